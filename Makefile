@@ -1,0 +1,36 @@
+# The two commands: `make demo` and `make test`. Both install what is missing first.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+PY := .venv/bin/python
+
+.PHONY: setup demo test test-unit bench lint clean help
+help:
+	@echo "make demo   install what is missing, run the local stack, print what it did"
+	@echo "make test   install what is missing, run every test tier this machine can run"
+	@echo "make bench  install what is missing, run the benchmarks in bench/ and print a table"
+	@echo "make setup  only install (cached; SMARTWATCH_CACHE overrides the cache folder)"
+
+setup:
+	@build/setup.sh
+
+demo: setup
+	@build/demo.sh
+
+test: setup
+	$(PY) -m pytest tests
+	@.venv/bin/smartwatch stack leftovers --state-dir .stack/test >/dev/null \
+	  || { echo "processes of a test stack are still running:"; .venv/bin/smartwatch stack leftovers --state-dir .stack/test; exit 1; }
+
+test-unit: setup
+	$(PY) -m pytest tests -m unit
+
+bench: setup
+	$(PY) bench/run.py
+
+lint: setup
+	.venv/bin/ruff check services jobs operator tests bench
+	.venv/bin/mypy
+
+clean:
+	-.venv/bin/smartwatch stack down
+	rm -rf .stack

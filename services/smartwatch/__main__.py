@@ -1,0 +1,3 @@
+from smartwatch.cli import main
+
+raise SystemExit(main())

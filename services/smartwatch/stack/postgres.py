@@ -1,0 +1,114 @@
+"""A Postgres cluster in the stack's state folder: a database and a role that logs in with a
+password over TCP on the loopback address (the local socket is for the stack itself)."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import secrets
+import subprocess
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from smartwatch import toolchain
+from smartwatch.stack.process import free_port, port_open, spawn, unprivileged_user, wait_until
+
+DATABASE = "smartwatch"
+ROLE = "smartwatch"
+SUPERUSER = "postgres"
+
+
+class Postgres:
+    name = "postgres"
+
+    def __init__(self, state: Path) -> None:
+        self.dir = state / "postgres"
+        self.data = self.dir / "data"
+        self.sockets = self.dir / "run"
+
+    def start(self, previous: dict[str, Any] | None) -> dict[str, Any]:
+        bindir = toolchain.postgres_bin_dir()
+        user = unprivileged_user()
+        self.sockets.mkdir(parents=True, exist_ok=True)
+        if user is not None:
+            entry = pwd.getpwnam(user)
+            for path in (self.dir, self.sockets):
+                os.chown(path, entry.pw_uid, entry.pw_gid)
+            self._check_reachable(user)
+        log = self.dir / "postgres.log"
+        if not (self.data / "PG_VERSION").exists():
+            pwfile = self.dir / "superuser.pw"  # initdb wants one; local access is by socket
+            pwfile.write_text(secrets.token_urlsafe(24))
+            if user is not None:
+                os.chown(pwfile, pwd.getpwnam(user).pw_uid, -1)
+            init = spawn([bindir / "initdb", "-D", self.data, "-U", SUPERUSER, "-E", "UTF8",
+                          "--no-locale", "--auth-local=trust", "--auth-host=scram-sha-256",
+                          f"--pwfile={pwfile}"], log, user=user)
+            if init.wait(timeout=120) != 0:
+                raise RuntimeError(f"initdb failed; see {log}")
+        old = (previous or {}).get("port")
+        port = old if old and not port_open("127.0.0.1", old) else free_port()
+        proc = spawn([bindir / "postgres", "-D", self.data, "-p", str(port),
+                      "-c", "listen_addresses=127.0.0.1",
+                      "-c", f"unix_socket_directories={self.sockets}",
+                      "-c", "max_connections=200"], log, user=user)
+        wait_until(lambda: self._socket_query("SELECT 1", port) is not None, 60,
+                   "Postgres", proc, log)
+        password = self._ensure_role_and_database(port)
+        dsn = f"postgresql://{ROLE}:{quote(password)}@127.0.0.1:{port}/{DATABASE}"
+        return {"pid": proc.pid, "address": f"127.0.0.1:{port}", "port": port,
+                "log": str(log), "dsn": dsn}
+
+    def healthy(self, record: dict[str, Any]) -> bool:
+        import psycopg2
+
+        try:
+            with psycopg2.connect(record["dsn"], connect_timeout=2) as conn, conn.cursor() as cur:
+                cur.execute("SELECT 1")
+                return cur.fetchone() == (1,)
+        except psycopg2.Error:
+            return False
+
+    # -- internals ---------------------------------------------------------------------------
+    def _check_reachable(self, user: str) -> None:
+        ok = subprocess.run(["runuser", "-u", user, "--", "test", "-w", str(self.dir)],
+                            capture_output=True).returncode == 0
+        if not ok:
+            raise RuntimeError(
+                f"Postgres runs as the user {user!r} (it refuses root), who cannot reach "
+                f"{self.dir}: make the checkout's parent folders world-searchable (chmod o+x) "
+                "or set SMARTWATCH_STATE_DIR to a folder that user can write"
+            )
+
+    def _socket_query(self, sql: str, port: int) -> Any:
+        import psycopg2
+
+        with psycopg2.connect(host=str(self.sockets), port=port, user=SUPERUSER,
+                              dbname="postgres", connect_timeout=2) as conn:
+            conn.autocommit = True
+            with conn.cursor() as cur:
+                cur.execute(sql)
+                return cur.fetchone() if cur.description else True
+
+    def _ensure_role_and_database(self, port: int) -> str:
+        import psycopg2
+
+        pwfile = self.dir / "password"
+        if not pwfile.exists():
+            pwfile.write_text(secrets.token_urlsafe(24))
+            pwfile.chmod(0o600)
+        password = pwfile.read_text().strip()
+        conn = psycopg2.connect(host=str(self.sockets), port=port, user=SUPERUSER, dbname="postgres")
+        conn.autocommit = True
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (ROLE,))
+                verb = "ALTER" if cur.fetchone() else "CREATE"
+                cur.execute(f"{verb} ROLE {ROLE} LOGIN PASSWORD %s", (password,))
+                cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,))
+                if not cur.fetchone():
+                    cur.execute(f"CREATE DATABASE {DATABASE} OWNER {ROLE}")
+        finally:
+            conn.close()
+        return password

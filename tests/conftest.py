@@ -1,0 +1,146 @@
+"""Test tiers and the shared local stack.
+
+Tiers are pytest markers: unit (pure logic), integration (real Kafka, Postgres, Spark),
+k8s (real kube-apiserver and etcd), kind (a kind cluster, needs Docker). A tier whose
+prerequisites are missing is skipped with the reason, and the summary at the end names every
+skipped tier: nothing is skipped silently.
+
+All integration and k8s tests share one stack in `.stack/test-<pid>`, started lazily (only
+the components a test asks for) and stopped at the end of the session, after which no process
+that mentions its state folder may remain.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from smartwatch import toolchain
+from smartwatch.settings import Settings
+from smartwatch.stack import Stack
+
+TIERS = ("unit", "integration", "k8s", "kind")
+
+
+def _integration_missing() -> str | None:
+    try:
+        toolchain.java_bin()
+        toolchain.kafka_libs()
+        toolchain.postgres_bin_dir()
+        toolchain.spark_jars()
+    except toolchain.ToolMissing as exc:
+        return str(exc)
+    return None
+
+
+def _k8s_missing() -> str | None:
+    try:
+        toolchain.etcd_bin()
+        toolchain.kube_bin("kube-apiserver")
+        toolchain.kube_bin("kubectl")
+    except toolchain.ToolMissing as exc:
+        return str(exc)
+    return None
+
+
+def _kind_missing() -> str | None:
+    try:
+        toolchain.kind_bin()
+    except toolchain.ToolMissing as exc:
+        return str(exc)
+    if not shutil.which("docker"):
+        return "no docker command: kind needs a Docker engine"
+    probe = subprocess.run(["docker", "info", "--format", "{{.ServerVersion}}"],
+                           capture_output=True, text=True, timeout=30)
+    if probe.returncode != 0:
+        detail = (probe.stderr or probe.stdout).strip().splitlines()
+        return "no Docker engine reachable (docker info: " + (detail[-1] if detail else "failed") + ")"
+    return None
+
+
+CHECKS = {"integration": _integration_missing, "k8s": _k8s_missing, "kind": _kind_missing}
+_skipped_tiers: dict[str, str] = {}
+_tier_counts: dict[str, int] = dict.fromkeys(TIERS, 0)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    reasons = {}
+    for item in items:
+        tiers = [t for t in TIERS if item.get_closest_marker(t)]
+        if not tiers:
+            raise pytest.UsageError(f"{item.nodeid} has no tier marker ({', '.join(TIERS)})")
+        for tier in tiers:
+            _tier_counts[tier] += 1
+            if tier in CHECKS and tier not in reasons:
+                reasons[tier] = CHECKS[tier]()
+            if reasons.get(tier):
+                _skipped_tiers[tier] = reasons[tier]
+                item.add_marker(pytest.mark.skip(reason=f"{tier} tier: {reasons[tier]}"))
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    terminalreporter.section("test tiers")
+    for tier in TIERS:
+        count = _tier_counts[tier]
+        if tier in _skipped_tiers:
+            terminalreporter.write_line(f"{tier}: SKIPPED ({count} tests): {_skipped_tiers[tier]}")
+        elif count:
+            terminalreporter.write_line(f"{tier}: ran ({count} tests)")
+        else:
+            terminalreporter.write_line(f"{tier}: no tests selected")
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[Stack]:
+    state = toolchain.REPO_ROOT / ".stack" / f"test-{os.getpid()}"
+    # The tests' own stack: never an external Kafka, Postgres or cluster from the environment.
+    settings = Settings(state_dir=state, kafka_bootstrap=None, postgres_dsn=None, kubeconfig=None)
+    st = Stack(settings)
+    try:
+        yield st
+    finally:
+        st.down()
+        left = st.leftovers()
+        shutil.rmtree(state, ignore_errors=True)
+        assert not left, f"processes left running after the test session: {left}"
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(stack: Stack) -> str:
+    stack.up(only=("kafka",))
+    return str(stack.status()["kafka_bootstrap"])
+
+
+@pytest.fixture(scope="session")
+def postgres_dsn(stack: Stack) -> str:
+    stack.up(only=("postgres",))
+    return str(stack.status()["postgres_dsn"])
+
+
+@pytest.fixture(scope="session")
+def kubeconfig(stack: Stack) -> Path:
+    stack.up(only=("kube-apiserver",))
+    return Path(stack.status()["kubeconfig"])
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """One local Spark session with the Kafka connector and JDBC driver as local jars."""
+    from pyspark.sql import SparkSession
+
+    jars = ",".join(str(p) for p in toolchain.spark_jars())
+    session = (SparkSession.builder.master("local[2]").appName("smartwatch-tests")
+               .config("spark.jars", jars)
+               .config("spark.sql.shuffle.partitions", "4")
+               .config("spark.ui.enabled", "false")
+               .config("spark.sql.session.timeZone", "UTC")
+               .getOrCreate())
+    try:
+        yield session
+    finally:
+        session.stop()

@@ -1,0 +1,39 @@
+"""The pins that must agree do agree: versions.env, pyproject.toml and uv.lock."""
+
+import re
+import tomllib
+
+import pytest
+
+from smartwatch.toolchain import REPO_ROOT, versions
+
+pytestmark = pytest.mark.unit
+
+
+def _locked(name: str) -> str:
+    lock = tomllib.loads((REPO_ROOT / "uv.lock").read_text())
+    return next(p["version"] for p in lock["package"] if p["name"] == name)
+
+
+def test_pyspark_matches_spark_version() -> None:
+    v = versions()
+    pyproject = (REPO_ROOT / "pyproject.toml").read_text()
+    assert f'"pyspark=={v["SPARK_VERSION"]}"' in pyproject
+    assert _locked("pyspark") == v["SPARK_VERSION"]
+
+
+def test_spark_image_is_the_same_spark_and_scala() -> None:
+    v = versions()
+    tag = v["SPARK_IMAGE"].rsplit(":", 1)[1]
+    assert tag.startswith(f"{v['SPARK_VERSION']}-scala{v['SCALA_BINARY_VERSION']}")
+
+
+def test_kind_node_image_is_the_kubernetes_release() -> None:
+    v = versions()
+    assert v["KIND_NODE_IMAGE"].endswith(f":v{v['KUBERNETES_VERSION']}")
+
+
+def test_every_pin_is_a_plain_version() -> None:
+    for name, value in versions().items():
+        if name.endswith("_VERSION") or name == "POSTGRES_MAJOR":
+            assert re.fullmatch(r"\d+(\.\d+)*", value), f"{name}={value!r}"
