@@ -144,3 +144,17 @@ def spark():
         yield session
     finally:
         session.stop()
+
+
+@pytest.fixture(scope="session")
+def api(stack: Stack):
+    """The ingest API of the test stack (a real uvicorn process, auth on), with the registry
+    it uses and the admin token."""
+    stack.up(only=("api",))
+    status = stack.status()
+    return {"url": status["api_url"],
+            "admin_token": Path(status["api_admin_token_file"]).read_text().strip(),
+            "bootstrap": status["kafka_bootstrap"], "dsn": status["postgres_dsn"],
+            "events_topic": stack.settings.events_topic,
+            "dead_letter_topic": stack.settings.dead_letter_topic,
+            "state_dir": str(stack.state)}

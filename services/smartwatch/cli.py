@@ -8,8 +8,10 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
-from smartwatch.settings import get_settings
+from smartwatch.settings import Settings, get_settings
 from smartwatch.stack import COMPONENTS, Stack
 from smartwatch.toolchain import ToolMissing
 
@@ -74,6 +76,92 @@ def cmd_stack(args: argparse.Namespace) -> int:
     return 0
 
 
+def connected_settings(state_dir: str | None = None) -> Settings:
+    """Settings, with Kafka, Postgres and the API filled in from the local stack where the
+    environment names none."""
+    settings = get_settings()
+    stack = Stack(settings, state_dir)
+    status = stack.status()
+    update: dict[str, Any] = {}
+    if not settings.kafka_bootstrap and status["kafka_bootstrap"]:
+        update["kafka_bootstrap"] = status["kafka_bootstrap"]
+    if not settings.postgres_dsn and status["postgres_dsn"]:
+        update["postgres_dsn"] = status["postgres_dsn"]
+    if settings.admin_secret() is None and status.get("api_admin_token_file"):
+        update["admin_token_file"] = Path(status["api_admin_token_file"])
+    return settings.model_copy(update=update)
+
+
+def _need_dsn(settings: Settings) -> str:
+    if not settings.postgres_dsn:
+        raise RuntimeError("no Postgres: set SMARTWATCH_POSTGRES_DSN or run `smartwatch stack up`")
+    return settings.postgres_dsn
+
+
+def cmd_api(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from smartwatch.api import create_app
+
+    settings = connected_settings(args.state_dir)
+    if args.admin_token_file:
+        settings = settings.model_copy(update={"admin_token_file": Path(args.admin_token_file)})
+    app = create_app(settings)
+    uvicorn.run(app, host=args.host or settings.api_host, port=args.port or settings.api_port,
+                log_level="warning", access_log=False, loop="uvloop", http="httptools")
+    return 0
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    from smartwatch.db import migrate
+
+    applied = migrate(_need_dsn(connected_settings(args.state_dir)))
+    print(f"applied {len(applied)} migration(s): {', '.join(applied)}" if applied
+          else "schema is up to date")
+    return 0
+
+
+def _registry(args: argparse.Namespace):
+    from smartwatch.db import migrate
+    from smartwatch.registry import Registry
+
+    dsn = _need_dsn(connected_settings(args.state_dir))
+    migrate(dsn)
+    return Registry(dsn, max_connections=1)
+
+
+def cmd_users(args: argparse.Namespace) -> int:
+    from smartwatch.registry import ProfileImportError
+
+    try:
+        entries = json.loads(Path(args.file).read_text())
+    except (OSError, ValueError) as exc:
+        raise RuntimeError(f"cannot read {args.file}: {exc}") from None
+    if isinstance(entries, dict):
+        entries = [entries]
+    registry = _registry(args)
+    try:
+        counts = registry.import_profiles(entries)
+    except ProfileImportError as exc:
+        for p in exc.problems:
+            print(f"entry {p['index']}: {p['field']}: {p['reason']}", file=sys.stderr)
+        print("nothing imported", file=sys.stderr)
+        return 1
+    finally:
+        registry.close()
+    print(f"imported {counts['users']} user(s), {counts['devices']} device owner(s)")
+    return 0
+
+
+def cmd_devices(args: argparse.Namespace) -> int:
+    registry = _registry(args)
+    try:
+        print(registry.issue_token(args.device))
+    finally:
+        registry.close()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="smartwatch", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -88,6 +176,32 @@ def build_parser() -> argparse.ArgumentParser:
     stack.add_argument("--state-dir", default=None,
                        help="state folder (default: SMARTWATCH_STATE_DIR or .stack/dev in the checkout)")
     stack.set_defaults(func=cmd_stack)
+
+    state_help = "local stack whose servers to use when the environment names none"
+    api = sub.add_parser("api", help="run the ingest API (uvicorn)")
+    api.add_argument("--host", default=None)
+    api.add_argument("--port", type=int, default=None)
+    api.add_argument("--admin-token-file", default=None, help="file holding the admin token")
+    api.add_argument("--state-dir", default=None, help=state_help)
+    api.set_defaults(func=cmd_api)
+
+    db = sub.add_parser("db", help="database schema")
+    db.add_argument("action", choices=["migrate"])
+    db.add_argument("--state-dir", default=None, help=state_help)
+    db.set_defaults(func=cmd_db)
+
+    users = sub.add_parser("users", help="the user registry")
+    users.add_argument("action", choices=["import"])
+    users.add_argument("file", help="JSON array in the shape of the prototype's user_profiles.json"
+                                    " (user_id, device_id, user_email, gender, age; time_zone optional)")
+    users.add_argument("--state-dir", default=None, help=state_help)
+    users.set_defaults(func=cmd_users)
+
+    devices = sub.add_parser("devices", help="device tokens")
+    devices.add_argument("action", choices=["token"])
+    devices.add_argument("device", help="device id; prints a new token once, revoking older ones")
+    devices.add_argument("--state-dir", default=None, help=state_help)
+    devices.set_defaults(func=cmd_devices)
     return parser
 
 

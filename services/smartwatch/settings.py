@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from smartwatch.toolchain import REPO_ROOT
@@ -26,6 +26,28 @@ class Settings(BaseSettings):
     events_topic: str = "smartwatch.events"
     dead_letter_topic: str = "smartwatch.events.dlq"
     topic_partitions: int = Field(6, ge=1)
+
+    # --- ingest API ---
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(8000, ge=0, le=65535)
+    api_auth: bool = Field(True, description="Require device tokens (turn off only for local demos).")
+    admin_token: SecretStr | None = Field(None, description="Bearer token of the admin endpoints.")
+    admin_token_file: Path | None = Field(None, description="File holding the admin token.")
+    max_batch_events: int = Field(10_000, ge=1)
+    max_body_bytes: int = Field(5 * 1024 * 1024, ge=1024)
+    max_past_days: int = Field(3650, ge=1, description="Oldest accepted reading, in days.")
+    max_future_hours: float = Field(24, ge=0, description="Newest accepted reading, in hours ahead.")
+    produce_timeout_seconds: float = Field(10, gt=0, description="Bound on Kafka's acknowledgement;"
+                                                                  " past it the API answers 503.")
+    retry_after_seconds: int = Field(5, ge=1)
+    kafka_compression: str = Field("lz4", pattern="^(none|gzip|lz4|snappy|zstd)$")
+
+    def admin_secret(self) -> str | None:
+        if self.admin_token is not None:
+            return self.admin_token.get_secret_value()
+        if self.admin_token_file is not None and self.admin_token_file.exists():
+            return self.admin_token_file.read_text().strip() or None
+        return None
 
 
 @functools.cache

@@ -25,7 +25,7 @@ def test_free_port_is_free() -> None:
 def test_status_of_an_empty_state_folder(tmp_path, capsys) -> None:
     assert main(["stack", "status", "--json", "--state-dir", str(tmp_path)]) == 1
     status = json.loads(capsys.readouterr().out)
-    assert [c["health"] for c in status["components"]] == ["stopped"] * 4
+    assert [c["health"] for c in status["components"]] == ["stopped"] * 5
     assert status["kafka_bootstrap"] is None
 
 

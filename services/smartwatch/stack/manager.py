@@ -14,12 +14,15 @@ from pathlib import Path
 from typing import Any
 
 from smartwatch.settings import Settings
+from smartwatch.stack.api import Api
 from smartwatch.stack.kafka import Kafka
 from smartwatch.stack.kube import Etcd, KubeApiserver
 from smartwatch.stack.postgres import Postgres
 from smartwatch.stack.process import alive, leftovers, stop
 
-COMPONENTS = ("postgres", "kafka", "etcd", "kube-apiserver")
+COMPONENTS = ("postgres", "kafka", "etcd", "kube-apiserver", "api")
+# Components another one needs, started first when it is asked for.
+NEEDS = {"kube-apiserver": ("etcd",), "api": ("postgres", "kafka")}
 # How each component prefers to be asked to stop.
 STOP_SIGNAL = {"postgres": signal.SIGINT}  # Postgres: fast shutdown
 
@@ -35,6 +38,7 @@ class Stack:
                                         settings.dead_letter_topic: settings.topic_partitions}),
             "etcd": Etcd(self.state),
             "kube-apiserver": KubeApiserver(self.state),
+            "api": Api(self.state),
         }
 
     # -- records ---------------------------------------------------------------------------
@@ -69,7 +73,8 @@ class Stack:
     def up(self, only: tuple[str, ...] = COMPONENTS, report=lambda line: None) -> None:
         """Start the requested components (in dependency order) that are not running yet.
         Any failure or interrupt stops what this call started, then re-raises."""
-        wanted = [c for c in COMPONENTS if c in only or (c == "etcd" and "kube-apiserver" in only)]
+        wanted = [c for c in COMPONENTS
+                  if c in only or any(c in NEEDS.get(o, ()) for o in only)]
         started: list[str] = []
         try:
             for name in wanted:
@@ -84,6 +89,9 @@ class Stack:
                 component = self._components[name]
                 if name == "kube-apiserver":
                     record = component.start(previous, records["etcd"])
+                elif name == "api":
+                    record = component.start(previous, self.kafka_bootstrap(records),
+                                             self.postgres_dsn(records), self.settings.api_auth)
                 else:
                     record = component.start(previous)
                 started.append(name)
@@ -114,6 +122,14 @@ class Stack:
                 stop(pid, str(self.state))
                 report(f"stopped stray process {pid}: {line[:80]}")
 
+    def kafka_bootstrap(self, records: dict[str, Any] | None = None) -> str | None:
+        records = self._load() if records is None else records
+        return self.settings.kafka_bootstrap or (records.get("kafka") or {}).get("bootstrap")
+
+    def postgres_dsn(self, records: dict[str, Any] | None = None) -> str | None:
+        records = self._load() if records is None else records
+        return self.settings.postgres_dsn or (records.get("postgres") or {}).get("dsn")
+
     # -- status ----------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
         records = self._load()
@@ -135,14 +151,16 @@ class Stack:
         return {
             "state_dir": str(self.state),
             "components": rows,
-            "kafka_bootstrap": self.settings.kafka_bootstrap
-            or (records.get("kafka") or {}).get("bootstrap"),
-            "postgres_dsn": self.settings.postgres_dsn or (records.get("postgres") or {}).get("dsn"),
+            "kafka_bootstrap": self.kafka_bootstrap(records),
+            "postgres_dsn": self.postgres_dsn(records),
             "kubeconfig": str(self.settings.kubeconfig) if self.settings.kubeconfig
             else (records.get("kube-apiserver") or {}).get("kubeconfig"),
             "topics": {"events": self.settings.events_topic,
                        "dead_letter": self.settings.dead_letter_topic},
-            "api_url": None,
+            "api_url": (records.get("api") or {}).get("url") if self._running(records.get("api"))
+            else None,
+            "api_admin_token_file": (records.get("api") or {}).get("admin_token_file"),
+            "api_auth": (records.get("api") or {}).get("auth"),
         }
 
     def leftovers(self) -> list[tuple[int, str]]:

@@ -1,0 +1,33 @@
+"""Admin endpoints (admin token): import users, issue device tokens."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, HTTPException, Path
+from fastapi.concurrency import run_in_threadpool
+
+from smartwatch.api.deps import AdminDep, StateDep
+from smartwatch.registry import ProfileImportError
+
+router = APIRouter(prefix="/v1/admin", dependencies=[AdminDep], tags=["admin"])
+
+
+@router.post("/users/import", summary="Import users and device owners")
+async def import_users(state: StateDep,
+                       entries: Annotated[list[dict[str, Any]], Body()]) -> dict[str, Any]:
+    """Entries in the prototype's user_profiles.json shape (user_id, device_id, user_email,
+    gender, age) with an optional IANA `time_zone` (default UTC). All or nothing."""
+    try:
+        counts = await run_in_threadpool(state.registry.import_profiles, entries)
+    except ProfileImportError as exc:
+        raise HTTPException(422, {"problems": exc.problems}) from None
+    return counts
+
+
+@router.post("/devices/{device_id}/token", summary="Issue a device token")
+async def issue_token(state: StateDep, device_id: str = Path(min_length=1, max_length=128)
+                      ) -> dict[str, str]:
+    """A new token for the device, shown once; earlier tokens of the device are revoked."""
+    token = await run_in_threadpool(state.registry.issue_token, device_id)
+    return {"device_id": device_id, "token": token}

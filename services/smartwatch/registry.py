@@ -1,0 +1,198 @@
+"""Users and devices in Postgres: who owns a watch, in which time zone they live, and which
+tokens a watch may send with (stored only as SHA-256 hashes).
+
+Emails are personal data: they are stored for the registry's owner and never logged, never
+returned by a listing, never copied into the lake or the aggregates.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg2
+import psycopg2.pool
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from smartwatch.events import valid_zone
+
+TOKEN_PREFIX = "swd_"
+
+
+class UserProfile(BaseModel):
+    """One entry of the prototype's user_profiles.json, plus an optional time zone."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    user_id: str = Field(min_length=1, max_length=128)
+    device_id: str | None = Field(None, min_length=1, max_length=128)
+    user_email: str | None = Field(None, max_length=320)
+    gender: str | None = Field(None, max_length=32)
+    age: int | None = Field(None, ge=0, le=150)
+    time_zone: str = "UTC"
+
+    @field_validator("user_id", "device_id", mode="before")
+    @classmethod
+    def _ids(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        return valid_zone(value)
+
+
+class ProfileImportError(ValueError):
+    """Entries of an import that are invalid; nothing of the import was written."""
+
+    def __init__(self, problems: list[dict[str, Any]]) -> None:
+        super().__init__("; ".join(f"entry {p['index']}: {p['field']}: {p['reason']}"
+                                   for p in problems[:10]))
+        self.problems = problems
+
+
+def parse_profiles(entries: Iterable[Any]) -> list[UserProfile]:
+    profiles, problems = [], []
+    for index, entry in enumerate(entries):
+        try:
+            profiles.append(UserProfile.model_validate(entry))
+        except ValidationError as exc:
+            for err in exc.errors(include_url=False):
+                problems.append({"index": index, "field": ".".join(map(str, err["loc"])) or "entry",
+                                 "reason": str(err["msg"]).removeprefix("Value error, ")})
+    if problems:
+        raise ProfileImportError(problems)
+    return profiles
+
+
+def hash_token(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+class Registry:
+    """The registry over a small connection pool, with short-lived caches for the API's hot
+    path (token -> device, device -> owner's zone)."""
+
+    def __init__(self, dsn: str, cache_seconds: float = 30.0, max_connections: int = 8) -> None:
+        self.dsn = dsn
+        self._pool = psycopg2.pool.ThreadedConnectionPool(0, max_connections, dsn)
+        self._cache_seconds = cache_seconds
+        self._cache: dict[tuple[str, str], tuple[float, Any]] = {}
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self._pool.closeall()
+
+    @contextmanager
+    def _conn(self):
+        conn = self._pool.getconn()
+        try:
+            with conn:
+                yield conn
+        finally:
+            self._pool.putconn(conn)
+
+    def _cached(self, kind: str, key: str, load) -> Any:
+        now = time.monotonic()
+        with self._lock:
+            hit = self._cache.get((kind, key))
+            if hit and hit[0] > now:
+                return hit[1]
+        value = load()
+        with self._lock:
+            if len(self._cache) > 100_000:
+                self._cache.clear()
+            self._cache[(kind, key)] = (now + self._cache_seconds, value)
+        return value
+
+    def forget(self) -> None:
+        with self._lock:
+            self._cache.clear()
+
+    def ping(self) -> None:
+        with self._conn() as conn, conn.cursor() as cur:
+            cur.execute("SELECT 1")
+
+    # -- reads -----------------------------------------------------------------------------
+    def owner_zone(self, device_id: str) -> str | None:
+        """The owner's IANA time zone, or None when the device has no owner (yet)."""
+        def load() -> str | None:
+            with self._conn() as conn, conn.cursor() as cur:
+                cur.execute("""SELECT u.time_zone FROM devices d JOIN users u USING (user_id)
+                               WHERE d.device_id = %s""", (device_id,))
+                row = cur.fetchone()
+                return row[0] if row else None
+        return self._cached("zone", device_id, load)  # type: ignore[no-any-return]
+
+    def owner_zones(self, device_ids: Iterable[str]) -> dict[str, str | None]:
+        return {d: self.owner_zone(d) for d in set(device_ids)}
+
+    def device_for_token(self, token: str) -> str | None:
+        digest = hash_token(token)
+
+        def load() -> str | None:
+            with self._conn() as conn, conn.cursor() as cur:
+                cur.execute("""SELECT device_id FROM device_tokens
+                               WHERE token_sha256 = %s AND revoked_at IS NULL""", (digest,))
+                row = cur.fetchone()
+                return row[0] if row else None
+        return self._cached("token", digest.hex(), load)  # type: ignore[no-any-return]
+
+    def devices_of_user(self, user_id: str) -> list[str]:
+        with self._conn() as conn, conn.cursor() as cur:
+            cur.execute("SELECT device_id FROM devices WHERE user_id = %s ORDER BY 1", (user_id,))
+            return [r[0] for r in cur.fetchall()]
+
+    # -- writes ----------------------------------------------------------------------------
+    def import_profiles(self, entries: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+        """Upsert users and device ownership, all or nothing. A device that changes owner
+        gets a new owner_since, so its dates are recomputed."""
+        profiles = parse_profiles(entries)
+        users = devices = 0
+        with self._conn() as conn, conn.cursor() as cur:
+            for p in profiles:
+                cur.execute("""INSERT INTO users (user_id, time_zone, email, gender, age)
+                               VALUES (%s, %s, %s, %s, %s)
+                               ON CONFLICT (user_id) DO UPDATE SET time_zone = EXCLUDED.time_zone,
+                                 email = EXCLUDED.email, gender = EXCLUDED.gender,
+                                 age = EXCLUDED.age, updated_at = now()""",
+                            (p.user_id, p.time_zone, p.user_email, p.gender, p.age))
+                users += 1
+                if p.device_id:
+                    cur.execute("""INSERT INTO devices (device_id, user_id, owner_since)
+                                   VALUES (%s, %s, now())
+                                   ON CONFLICT (device_id) DO UPDATE SET user_id = EXCLUDED.user_id,
+                                     owner_since = CASE WHEN devices.user_id IS DISTINCT FROM
+                                       EXCLUDED.user_id THEN now() ELSE devices.owner_since END""",
+                                (p.device_id, p.user_id))
+                    devices += 1
+        self.forget()
+        return {"users": users, "devices": devices}
+
+    def issue_token(self, device_id: str) -> str:
+        """A new token for the device (registered without owner if unknown); earlier tokens
+        of the device are revoked. Only the hash is stored: the token is shown once."""
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        with self._conn() as conn, conn.cursor() as cur:
+            cur.execute("INSERT INTO devices (device_id) VALUES (%s) ON CONFLICT DO NOTHING",
+                        (device_id,))
+            cur.execute("""UPDATE device_tokens SET revoked_at = now()
+                           WHERE device_id = %s AND revoked_at IS NULL""", (device_id,))
+            cur.execute("INSERT INTO device_tokens (token_sha256, device_id) VALUES (%s, %s)",
+                        (hash_token(token), device_id))
+        self.forget()
+        return token
+
+
+def connect_check(dsn: str) -> None:
+    """Raise a clear error when Postgres cannot be reached."""
+    try:
+        psycopg2.connect(dsn, connect_timeout=5).close()
+    except psycopg2.OperationalError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unreachable"
+        raise RuntimeError(f"Postgres is not reachable: {first}") from None
