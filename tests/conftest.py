@@ -96,7 +96,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
 
 
 @pytest.fixture(scope="session")
-def stack() -> Iterator[Stack]:
+def stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
     state = toolchain.REPO_ROOT / ".stack" / f"test-{os.getpid()}"
     # The tests' own stack: never an external Kafka, Postgres or cluster from the environment.
     settings = Settings(state_dir=state, kafka_bootstrap=None, postgres_dsn=None, kubeconfig=None)
@@ -106,7 +106,8 @@ def stack() -> Iterator[Stack]:
     finally:
         st.down()
         left = st.leftovers()
-        shutil.rmtree(state, ignore_errors=True)
+        if request.session.testsfailed == 0:  # keep the logs of a failed run to read
+            shutil.rmtree(state, ignore_errors=True)
         assert not left, f"processes left running after the test session: {left}"
 
 

@@ -162,6 +162,108 @@ def cmd_devices(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_simulate(args: argparse.Namespace) -> int:
+    import asyncio
+    import datetime as dt
+    import random
+
+    import httpx
+
+    from smartwatch import simulate as sim
+
+    settings = connected_settings(args.state_dir)
+    status = Stack(settings, args.state_dir).status()
+    url = args.url or status.get("api_url")
+    admin_token = args.admin_token or settings.admin_secret()
+    rng = random.Random(args.seed)
+
+    if args.replay:
+        events = sim.load_replay(Path(args.replay))
+        devices = sorted({sim.device_of(e) for e in events})
+        tokens = None
+        if not args.no_auth:
+            if not admin_token:
+                raise RuntimeError("--replay with auth needs the admin token (--admin-token)")
+            tokens = asyncio.run(_tokens_for(url, admin_token, devices))
+        by_device: dict[str, list[dict]] = {}
+        for e in events:
+            by_device.setdefault(sim.device_of(e), []).append(e)
+        batches = [(d, evs[i:i + args.batch]) for d, evs in by_device.items()
+                   for i in range(0, len(evs), args.batch)]
+        sender = sim.Sender(url, tokens, concurrency=args.concurrency, progress_total=len(events))
+        asyncio.run(sim.send_all(sender, batches))
+        print(f"replayed {len(events)} events of {len(devices)} devices: {sender.sent} accepted, "
+              f"{sender.rejected} rejected")
+        return 0 if sender.rejected == 0 else 1
+
+    zones = [z.strip() for z in args.zones.split(",") if z.strip()]
+    users = sim.make_users(args.devices, zones, rng, prefix=args.prefix)
+    if args.start:
+        start = dt.datetime.fromisoformat(args.start).replace(tzinfo=dt.UTC)
+    else:
+        today = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        start = today - dt.timedelta(days=args.days)
+    if args.dst:
+        changes = [c for z in zones if (c := sim.last_dst_change(z, start + dt.timedelta(
+            days=args.days)))]
+        if not changes:
+            raise RuntimeError(f"none of the zones {zones} changed offset in the last year")
+        start = (max(changes) - dt.timedelta(days=max(1, args.days // 2))).replace(
+            hour=0, minute=0, second=0, microsecond=0)
+    cadence = dt.timedelta(seconds=args.cadence)
+    stream = sim.readings(users, start, args.days, cadence, rng)
+    total = len(users) * int(args.days * 86400 // args.cadence)
+    truth = sim.GroundTruth()
+    print(f"simulating {len(users)} watches for {args.days} day(s) from {start.isoformat()}, "
+          f"one reading every {args.cadence:g}s ({total} readings), shape {args.shape}",
+          file=sys.stderr)
+    if args.output:
+        with open(args.output, "w") as out:
+            for r in stream:
+                truth.add(r)
+                out.write(json.dumps(r.as_shape(args.shape)) + "\n")
+        print(f"wrote {total} events to {args.output}")
+    else:
+        if not url:
+            raise RuntimeError("no API: give --url or run `smartwatch stack up`")
+        tokens = None
+        if not args.no_auth:
+            if not admin_token:
+                raise RuntimeError("auth needs device tokens: give --admin-token (or --no-auth)")
+            tokens = asyncio.run(sim.register(url, admin_token, users))
+        sender = sim.Sender(url, tokens, concurrency=args.concurrency, progress_total=total)
+        if args.speed:
+            async def real_time() -> None:
+                async with httpx.AsyncClient(timeout=60) as client:
+                    await sim.batches_real_time(stream, args.shape, args.batch, args.speed,
+                                                truth, sender, client)
+            asyncio.run(real_time())
+        else:
+            asyncio.run(sim.send_all(sender, sim.batches_asap(stream, args.shape, args.batch,
+                                                              truth)))
+        print(f"sent {sender.sent} events ({sender.rejected} rejected, {sender.retried} retries)")
+        if sender.rejected:
+            for err in sender.errors[:5]:
+                print(f"  rejected: {err}", file=sys.stderr)
+    if args.ground_truth:
+        truth.write(Path(args.ground_truth))
+        print(f"ground truth of {len(truth.rows)} user-days in {args.ground_truth}")
+    return 0
+
+
+async def _tokens_for(url: str, admin_token: str, devices: list[str]) -> dict[str, str]:
+    import httpx
+
+    tokens = {}
+    async with httpx.AsyncClient(base_url=url, timeout=60,
+                                 headers={"authorization": f"Bearer {admin_token}"}) as client:
+        for device in devices:
+            r = await client.post(f"/v1/admin/devices/{device}/token")
+            r.raise_for_status()
+            tokens[device] = r.json()["token"]
+    return tokens
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="smartwatch", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -202,6 +304,39 @@ def build_parser() -> argparse.ArgumentParser:
     devices.add_argument("device", help="device id; prints a new token once, revoking older ones")
     devices.add_argument("--state-dir", default=None, help=state_help)
     devices.set_defaults(func=cmd_devices)
+
+    from smartwatch.simulate import DEFAULT_ZONES, SHAPES
+
+    simp = sub.add_parser("simulate", help="the watch-fleet simulator",
+                          description="Simulate N watches for D days and send their readings to "
+                                      "the API, or replay a prototype data.json file.")
+    simp.add_argument("--devices", type=int, default=10, help="watches (one user each)")
+    simp.add_argument("--days", type=int, default=1)
+    simp.add_argument("--start", default=None, help="first UTC day, YYYY-MM-DD (default: --days "
+                                                    "days ago)")
+    simp.add_argument("--cadence", type=float, default=60.0, help="seconds between readings")
+    simp.add_argument("--zones", default=",".join(DEFAULT_ZONES), help="owners' IANA zones")
+    simp.add_argument("--dst", action="store_true",
+                      help="place the range around the last DST change of the zones")
+    simp.add_argument("--seed", type=int, default=1)
+    simp.add_argument("--shape", choices=SHAPES, default="canonical")
+    simp.add_argument("--speed", type=float, default=None,
+                      help="real time, this many times as fast (default: as fast as possible)")
+    simp.add_argument("--batch", type=int, default=500, help="events a request")
+    simp.add_argument("--concurrency", type=int, default=4, help="requests in flight")
+    simp.add_argument("--prefix", default="sim", help="prefix of user and device ids")
+    simp.add_argument("--url", default=None, help="API URL (default: the local stack's)")
+    simp.add_argument("--admin-token", default=None,
+                      help="registers the users and issues device tokens (default: the local "
+                           "stack's)")
+    simp.add_argument("--no-auth", action="store_true", help="send without device tokens")
+    simp.add_argument("--ground-truth", default=None,
+                      help="write expected per-user local-day figures here (NDJSON)")
+    simp.add_argument("--output", default=None, help="write the events here instead of sending")
+    simp.add_argument("--replay", default=None,
+                      help="send the events of a JSON file in the prototype's data.json shape")
+    simp.add_argument("--state-dir", default=None, help=state_help)
+    simp.set_defaults(func=cmd_simulate)
     return parser
 
 

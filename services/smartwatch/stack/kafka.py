@@ -78,7 +78,8 @@ class Kafka:
             fmt = spawn([*jvm, "kafka.tools.StorageTool", "format", "-t", cluster_id,
                          "-c", props], log)
             if fmt.wait(timeout=120) != 0:
-                raise RuntimeError(f"formatting Kafka storage failed; see {log}")
+                tail = log.read_text(errors="replace")[-3000:]
+                raise RuntimeError(f"formatting Kafka storage failed; log {log}:\n{tail}")
         proc = spawn([*jvm, "kafka.Kafka", props], log)
         record = {"pid": proc.pid, "address": f"127.0.0.1:{port}", "port": port,
                   "controller_port": cport, "log": str(log), "bootstrap": f"127.0.0.1:{port}"}
