@@ -46,6 +46,7 @@ need_root_apt() {
 # Kubernetes tools, Postgres server binaries) ------------------------------------------------
 step java  'java -version' 'need_root_apt openjdk-17-jre-headless'
 step maven 'mvn -v' 'need_root_apt maven'
+step wrk   'command -v wrk' 'need_root_apt wrk'  # HTTP load generator of make bench
 step go    'go version' 'echo "Go is required (go1.24 or newer) to build kube-apiserver, etcd, helm and kind" >&2; false'
 pg_bin() { for d in "$(dirname "$(command -v initdb 2>/dev/null || echo /nonexistent/x)")" "/usr/lib/postgresql/$POSTGRES_MAJOR/bin"; do
   [ -x "$d/initdb" ] && [ -x "$d/pg_ctl" ] && [ -x "$d/postgres" ] && { echo "$d"; return 0; }; done; return 1; }

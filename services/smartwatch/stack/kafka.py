@@ -74,8 +74,9 @@ class Kafka:
         jvm = [str(java), "-Xms256m", "-Xmx1g", "-XX:+UseG1GC", "-Djava.awt.headless=true",
                f"-Dlog4j2.configurationFile=file:{log4j}", "-cp", classpath]
         if not (data / "meta.properties").exists():
+            # A random id may start with "-": passed as --cluster-id=ID, never as two arguments.
             cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
-            fmt = spawn([*jvm, "kafka.tools.StorageTool", "format", "-t", cluster_id,
+            fmt = spawn([*jvm, "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}",
                          "-c", props], log)
             if fmt.wait(timeout=120) != 0:
                 tail = log.read_text(errors="replace")[-3000:]

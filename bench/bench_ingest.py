@@ -1,0 +1,152 @@
+"""Ingest throughput, all in one run on the same machine and the same events:
+
+- the API, NDJSON batches of 500 events to /v1/events (auth on, acks=all), load from wrk;
+- a bare aiokafka producer pushing the same canonical events (the ceiling the API is held to);
+- /stream with one event a request;
+- the prototype's way (aiohttp, one send_and_wait and one log line per event), one event a
+  request: the baseline the README compares against.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import re
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+from smartwatch.events import to_canonical
+from smartwatch.settings import Settings
+from smartwatch.stack import Stack
+from smartwatch.stack.process import free_port, port_open, stop, wait_until
+from smartwatch.toolchain import REPO_ROOT
+
+HERE = Path(__file__).resolve().parent
+DEVICES = 40
+BATCH = 500
+BATCHES_PER_DEVICE = 10
+DURATION = "15s"
+
+
+def _events(device: str, n: int, start: int) -> list[dict]:
+    return [{"event_id": f"{device}-{start + i}", "device_id": device,
+             "measured_at": f"2026-06-01T{(i // 3600) % 24:02d}:{(i // 60) % 60:02d}:{i % 60:02d}Z",
+             "heart_rate_bpm": 60 + i % 40, "steps": i % 100,
+             "sleep_state": "awake" if i % 3 else "light"} for i in range(n)]
+
+
+def _wrk(url: str, listing: Path, connections: int) -> dict[str, float]:
+    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{DURATION}", "--latency",
+                          "-s", str(HERE / "ingest" / "post.lua"), url, "--", str(listing)],
+                         capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    scale = {"us": 1e-3, "ms": 1, "s": 1e3}
+    return {"rps": rps, "non2xx": int(bad.group(1)) if bad else 0,
+            "p99_ms": float(p99.group(1)) * scale[p99.group(2)] if p99 else float("nan")}
+
+
+async def _bare_producer(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]) -> float:
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True,
+                                compression_type="lz4", linger_ms=5, max_batch_size=512 * 1024)
+    await producer.start()
+    try:
+        t0 = time.perf_counter()
+        for i in range(0, len(records), BATCH):
+            futures = [await producer.send(topic, v, key=k) for k, v in records[i:i + BATCH]]
+            await asyncio.gather(*futures)
+        return len(records) / (time.perf_counter() - t0)
+    finally:
+        await producer.stop()
+
+
+def run() -> list[dict[str, object]]:
+    if not shutil.which("wrk"):
+        raise RuntimeError("wrk is missing: run make setup")
+    state = REPO_ROOT / ".stack" / f"bench-ingest-{uuid.uuid4().hex[:8]}"
+    settings = Settings(state_dir=state, kafka_bootstrap=None, postgres_dsn=None, kubeconfig=None)
+    stack = Stack(settings)
+    proto = None
+    rows: list[dict[str, object]] = []
+    try:
+        stack.up(only=("api",))
+        status = stack.status()
+        url, bootstrap = status["api_url"], status["kafka_bootstrap"]
+        admin = Path(status["api_admin_token_file"]).read_text().strip()
+        work = state / "bench"
+        work.mkdir()
+        devices = [f"bench-{i:03d}" for i in range(DEVICES)]
+        with httpx.Client(base_url=url, headers={"authorization": f"Bearer {admin}"},
+                          timeout=60) as client:
+            client.post("/v1/admin/users/import", json=[
+                {"user_id": f"u-{d}", "device_id": d, "time_zone": "Europe/Berlin"}
+                for d in devices]).raise_for_status()
+            tokens = {d: client.post(f"/v1/admin/devices/{d}/token").json()["token"]
+                      for d in devices}
+        batch_list, single_list, proto_list = [], [], []
+        records: list[tuple[bytes, bytes]] = []
+        now = dt.datetime.now(dt.UTC)
+        for d in devices:
+            for b in range(BATCHES_PER_DEVICE):
+                events = _events(d, BATCH, b * BATCH)
+                path = work / f"{d}-{b}.ndjson"
+                path.write_text("".join(json.dumps(e) + "\n" for e in events))
+                batch_list.append(f"application/x-ndjson {tokens[d]} {path}")
+                for e in events:
+                    c = to_canonical(e, lambda _: "Europe/Berlin", received_at=now,
+                                     max_past=dt.timedelta(days=3650),
+                                     max_future=dt.timedelta(days=1))
+                    records.append((d.encode(), json.dumps(c.model_dump(mode="json")).encode()))
+            single = work / f"{d}-single.json"
+            single.write_text(json.dumps(_events(d, 1, 0)[0]))
+            single_list.append(f"application/json {tokens[d]} {single}")
+            proto_list.append(f"application/json - {single}")
+        for name, lines in (("batches", batch_list), ("single", single_list),
+                            ("proto", proto_list)):
+            (work / f"{name}.list").write_text("\n".join(lines) + "\n")
+
+        bare = asyncio.run(_bare_producer(bootstrap, settings.events_topic, records))
+        batch = _wrk(f"{url}/v1/events", work / "batches.list", 8)
+        batch_eps = batch["rps"] * BATCH
+        single = _wrk(f"{url}/stream", work / "single.list", 32)
+
+        port = free_port()
+        log = work / "prototype.log"
+        with open(log, "w") as out:
+            proto = subprocess.Popen([sys.executable, str(HERE / "ingest" / "prototype_server.py"),
+                                      bootstrap, settings.events_topic, str(port), str(state)],
+                                     stdout=out, stderr=out)
+        wait_until(lambda: port_open("127.0.0.1", port), 30, "prototype server", proto, log)
+        baseline = _wrk(f"http://127.0.0.1:{port}/stream", work / "proto.list", 32)
+
+        rows = [
+            {"case": "bare aiokafka producer, same events, acks=all", "value": round(bare),
+             "unit": "events/s"},
+            {"case": f"API /v1/events, NDJSON batches of {BATCH} (p99 {batch['p99_ms']:.0f} ms, "
+                     f"{batch['non2xx']} non-2xx)", "value": round(batch_eps), "unit": "events/s",
+             "target": ">= 50000"},
+            {"case": "API batches / bare producer", "value": round(100 * batch_eps / bare, 1),
+             "unit": "%", "target": ">= 60"},
+            {"case": f"API /stream, one event a request (p99 {single['p99_ms']:.0f} ms, "
+                     f"{single['non2xx']} non-2xx)", "value": round(single["rps"]),
+             "unit": "events/s", "target": ">= 3000"},
+            {"case": f"prototype server, one event a request (p99 {baseline['p99_ms']:.0f} ms, "
+                     f"{baseline['non2xx']} non-2xx)", "value": round(baseline["rps"]),
+             "unit": "events/s", "target": "baseline"},
+        ]
+    finally:
+        if proto is not None:
+            stop(proto.pid, None)
+        stack.down()
+        shutil.rmtree(state, ignore_errors=True)
+    return rows
