@@ -116,9 +116,28 @@ def run() -> list[dict[str, object]]:
             (work / f"{name}.list").write_text("\n".join(lines) + "\n")
 
         bare = asyncio.run(_bare_producer(bootstrap, settings.events_topic, records))
-        batch = _wrk(f"{url}/v1/events", work / "batches.list", 8)
-        batch_eps = batch["rps"] * BATCH
-        single = _wrk(f"{url}/stream", work / "single.list", 32)
+        rows.append({"case": "bare aiokafka producer, same events, acks=all",
+                     "value": round(bare), "unit": "events/s"})
+        for workers in (1, 2):
+            if workers != 1:
+                stack.down(only=("api",))
+                stack.settings = settings.model_copy(update={"api_workers": workers})
+                stack.up(only=("api",))
+                url = stack.status()["api_url"]
+            batch = _wrk(f"{url}/v1/events", work / "batches.list", 8)
+            batch_eps = batch["rps"] * BATCH
+            single = _wrk(f"{url}/stream", work / "single.list", 32)
+            rows += [
+                {"case": f"API ({workers} worker{'s' if workers > 1 else ''}) /v1/events, NDJSON "
+                         f"batches of {BATCH} (p99 {batch['p99_ms']:.0f} ms, "
+                         f"{batch['non2xx']} non-2xx)",
+                 "value": round(batch_eps), "unit": "events/s", "target": ">= 50000"},
+                {"case": f"API ({workers}) batches / bare producer",
+                 "value": round(100 * batch_eps / bare, 1), "unit": "%", "target": ">= 60"},
+                {"case": f"API ({workers}) /stream, one event a request (p99 "
+                         f"{single['p99_ms']:.0f} ms, {single['non2xx']} non-2xx)",
+                 "value": round(single["rps"]), "unit": "events/s", "target": ">= 3000"},
+            ]
 
         port = free_port()
         log = work / "prototype.log"
@@ -129,21 +148,9 @@ def run() -> list[dict[str, object]]:
         wait_until(lambda: port_open("127.0.0.1", port), 30, "prototype server", proto, log)
         baseline = _wrk(f"http://127.0.0.1:{port}/stream", work / "proto.list", 32)
 
-        rows = [
-            {"case": "bare aiokafka producer, same events, acks=all", "value": round(bare),
-             "unit": "events/s"},
-            {"case": f"API /v1/events, NDJSON batches of {BATCH} (p99 {batch['p99_ms']:.0f} ms, "
-                     f"{batch['non2xx']} non-2xx)", "value": round(batch_eps), "unit": "events/s",
-             "target": ">= 50000"},
-            {"case": "API batches / bare producer", "value": round(100 * batch_eps / bare, 1),
-             "unit": "%", "target": ">= 60"},
-            {"case": f"API /stream, one event a request (p99 {single['p99_ms']:.0f} ms, "
-                     f"{single['non2xx']} non-2xx)", "value": round(single["rps"]),
-             "unit": "events/s", "target": ">= 3000"},
-            {"case": f"prototype server, one event a request (p99 {baseline['p99_ms']:.0f} ms, "
-                     f"{baseline['non2xx']} non-2xx)", "value": round(baseline["rps"]),
-             "unit": "events/s", "target": "baseline"},
-        ]
+        rows.append({"case": f"prototype server, one event a request (p99 "
+                             f"{baseline['p99_ms']:.0f} ms, {baseline['non2xx']} non-2xx)",
+                     "value": round(baseline["rps"]), "unit": "events/s", "target": "baseline"})
     finally:
         if proto is not None:
             stop(proto.pid, None)

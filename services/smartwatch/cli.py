@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
@@ -106,9 +107,20 @@ def cmd_api(args: argparse.Namespace) -> int:
     settings = connected_settings(args.state_dir)
     if args.admin_token_file:
         settings = settings.model_copy(update={"admin_token_file": Path(args.admin_token_file)})
-    app = create_app(settings)
-    uvicorn.run(app, host=args.host or settings.api_host, port=args.port or settings.api_port,
-                log_level="warning", access_log=False, loop="uvloop", http="httptools")
+    workers = args.workers or settings.api_workers
+    options = {"host": args.host or settings.api_host, "port": args.port or settings.api_port,
+               "log_level": "warning", "access_log": False, "loop": "uvloop", "http": "httptools"}
+    if workers == 1:
+        uvicorn.run(create_app(settings), **options)
+        return 0
+    # Worker processes build their app from the environment: hand the resolved settings on.
+    for name, value in (("KAFKA_BOOTSTRAP", settings.kafka_bootstrap),
+                        ("POSTGRES_DSN", settings.postgres_dsn),
+                        ("ADMIN_TOKEN_FILE", settings.admin_token_file)):
+        if value:
+            os.environ[f"SMARTWATCH_{name}"] = str(value)
+    uvicorn.run("smartwatch.api.main:app_from_environment", factory=True, workers=workers,
+                **options)
     return 0
 
 
@@ -284,6 +296,8 @@ def build_parser() -> argparse.ArgumentParser:
     api.add_argument("--host", default=None)
     api.add_argument("--port", type=int, default=None)
     api.add_argument("--admin-token-file", default=None, help="file holding the admin token")
+    api.add_argument("--workers", type=int, default=None,
+                     help="worker processes (default: SMARTWATCH_API_WORKERS, 1)")
     api.add_argument("--state-dir", default=None, help=state_help)
     api.set_defaults(func=cmd_api)
 

@@ -81,6 +81,8 @@ class Registry:
     def __init__(self, dsn: str, cache_seconds: float = 30.0, max_connections: int = 8) -> None:
         self.dsn = dsn
         self._pool = psycopg2.pool.ThreadedConnectionPool(0, max_connections, dsn)
+        # The pool raises when empty; callers wait for a connection instead.
+        self._slots = threading.BoundedSemaphore(max_connections)
         self._cache_seconds = cache_seconds
         self._cache: dict[tuple[str, str], tuple[float, Any]] = {}
         self._lock = threading.Lock()
@@ -90,12 +92,13 @@ class Registry:
 
     @contextmanager
     def _conn(self):
-        conn = self._pool.getconn()
-        try:
-            with conn:
-                yield conn
-        finally:
-            self._pool.putconn(conn)
+        with self._slots:
+            conn = self._pool.getconn()
+            try:
+                with conn:
+                    yield conn
+            finally:
+                self._pool.putconn(conn)
 
     def _cached(self, kind: str, key: str, load) -> Any:
         now = time.monotonic()
@@ -109,6 +112,27 @@ class Registry:
                 self._cache.clear()
             self._cache[(kind, key)] = (now + self._cache_seconds, value)
         return value
+
+    def _peek(self, kind: str, key: str) -> tuple[bool, Any]:
+        hit = self._cache.get((kind, key))
+        if hit and hit[0] > time.monotonic():
+            return True, hit[1]
+        return False, None
+
+    def cached_device(self, token: str) -> str | None:
+        """The token's device if the cache knows it (no I/O: safe on the event loop)."""
+        found, device = self._peek("token", hash_token(token).hex())
+        return device if found else None
+
+    def cached_zones(self, device_ids: Iterable[str]) -> dict[str, str | None] | None:
+        """Owners' zones if the cache knows them all (no I/O), else None."""
+        out = {}
+        for device in set(device_ids):
+            found, zone = self._peek("zone", device)
+            if not found:
+                return None
+            out[device] = zone
+        return out
 
     def forget(self) -> None:
         with self._lock:

@@ -30,6 +30,7 @@ class Settings(BaseSettings):
     # --- ingest API ---
     api_host: str = "127.0.0.1"
     api_port: int = Field(8000, ge=0, le=65535)
+    api_workers: int = Field(1, ge=1, description="uvicorn worker processes of the API.")
     api_auth: bool = Field(True, description="Require device tokens (turn off only for local demos).")
     admin_token: SecretStr | None = Field(None, description="Bearer token of the admin endpoints.")
     admin_token_file: Path | None = Field(None, description="File holding the admin token.")
@@ -40,6 +41,8 @@ class Settings(BaseSettings):
     produce_timeout_seconds: float = Field(10, gt=0, description="Bound on Kafka's acknowledgement;"
                                                                   " past it the API answers 503.")
     retry_after_seconds: int = Field(5, ge=1)
+    kafka_linger_ms: int = Field(0, ge=0, description="How long the producer waits to fill a "
+                                 "batch; a request's events already go as one batch a partition.")
     kafka_compression: str = Field("lz4", pattern="^(none|gzip|lz4|snappy|zstd)$")
 
     def admin_secret(self) -> str | None:

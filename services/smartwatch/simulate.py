@@ -136,7 +136,7 @@ def readings(users: list[User], start: dt.datetime, days: int, cadence: dt.timed
                 else:
                     steps = int(rng.uniform(0, 8) * minutes_per_reading)
                     hr = user.resting_hr + 12 + rng.gauss(0, 4)
-            yield Reading(user, t, int(round(min(max(hr, 35), 200))), min(steps, 30_000), state)
+            yield Reading(user, t, round(min(max(hr, 35), 200)), min(steps, 30_000), state)
         t += cadence
 
 

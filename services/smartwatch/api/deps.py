@@ -23,7 +23,7 @@ class AppState:
     metrics: Metrics
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:
     return request.app.state.smartwatch  # type: ignore[no-any-return]
 
 
@@ -44,7 +44,9 @@ async def device_identity(request: Request, state: StateDep) -> str | None:
     if not state.settings.api_auth:
         return None
     token = _bearer(request)
-    device = await run_in_threadpool(state.registry.device_for_token, token)
+    device = state.registry.cached_device(token)
+    if device is None:
+        device = await run_in_threadpool(state.registry.device_for_token, token)
     if device is None:
         raise HTTPException(401, "unknown or revoked device token",
                             headers={"WWW-Authenticate": "Bearer"})
@@ -54,7 +56,7 @@ async def device_identity(request: Request, state: StateDep) -> str | None:
 DeviceDep = Annotated[str | None, Depends(device_identity)]
 
 
-def require_admin(request: Request, state: StateDep) -> None:
+async def require_admin(request: Request, state: StateDep) -> None:
     expected = state.settings.admin_secret()
     if expected is None:
         raise HTTPException(503, "admin endpoints are disabled: no admin token is configured")

@@ -30,7 +30,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         assert settings.postgres_dsn and settings.kafka_bootstrap
         migrate(settings.postgres_dsn)
         producer = EventProducer(settings.kafka_bootstrap, compression=settings.kafka_compression,
-                                 timeout=settings.produce_timeout_seconds)
+                                 timeout=settings.produce_timeout_seconds,
+                                 linger_ms=settings.kafka_linger_ms)
         registry = Registry(settings.postgres_dsn)
         await producer.start()
         app.state.smartwatch = AppState(settings, producer, registry, Metrics())
@@ -46,3 +47,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(admin.router)
     app.include_router(health.router)
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app of a uvicorn worker process: settings from the environment."""
+    return create_app(Settings())

@@ -24,6 +24,7 @@ class Metrics:
         self.produce = Histogram("smartwatch_produce_seconds",
                                  "Time from handing a request's records to Kafka to their "
                                  "acknowledgement", buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.accepted_by = {e: self.accepted.labels(e) for e in ("events", "stream")}
         self.kafka_unavailable = Counter("smartwatch_kafka_unavailable_total",
                                          "Requests answered 503 because Kafka did not acknowledge",
                                          registry=self.registry)

@@ -18,8 +18,10 @@ class KafkaUnavailable(Exception):
 
 
 class EventProducer:
-    def __init__(self, bootstrap: str, *, compression: str, timeout: float) -> None:
+    def __init__(self, bootstrap: str, *, compression: str, timeout: float,
+                 linger_ms: int = 0) -> None:
         self.bootstrap = bootstrap
+        self.linger_ms = linger_ms
         self.compression = None if compression == "none" else compression
         self.timeout = timeout
         self._producer: AIOKafkaProducer | None = None
@@ -32,7 +34,7 @@ class EventProducer:
             if self._producer is None:
                 producer = AIOKafkaProducer(
                     bootstrap_servers=self.bootstrap, acks="all", enable_idempotence=True,
-                    compression_type=self.compression, linger_ms=5,
+                    compression_type=self.compression, linger_ms=self.linger_ms,
                     max_batch_size=512 * 1024, max_request_size=8 * 1024 * 1024,
                     request_timeout_ms=int(self.timeout * 1000))
                 try:
@@ -58,7 +60,8 @@ class EventProducer:
 
     async def send_all(self, records: Sequence[tuple[str, bytes | None, bytes]]) -> None:
         """(topic, key, value) records; raises KafkaUnavailable unless all were acknowledged
-        within the timeout."""
+        within the timeout. Records go through the producer's shared per-partition batches,
+        so concurrent requests for a partition share produce requests."""
         try:
             async with asyncio.timeout(self.timeout):
                 producer = await self._ensure()

@@ -20,7 +20,7 @@ class Api:
         self.token_file = self.dir / "admin-token"
 
     def start(self, previous: dict[str, Any] | None, kafka_bootstrap: str, postgres_dsn: str,
-              auth: bool) -> dict[str, Any]:
+              auth: bool, workers: int = 1) -> dict[str, Any]:
         self.dir.mkdir(parents=True, exist_ok=True)
         if not self.token_file.exists():
             self.token_file.write_text(secrets.token_urlsafe(32))
@@ -32,7 +32,8 @@ class Api:
         env.pop("SMARTWATCH_ADMIN_TOKEN", None)
         log = self.dir / "api.log"
         proc = spawn([sys.executable, "-m", "smartwatch", "api", "--host", "127.0.0.1",
-                      "--port", str(port), "--admin-token-file", self.token_file], log, env=env)
+                      "--port", str(port), "--admin-token-file", self.token_file,
+                      "--workers", str(workers)], log, env=env)
         url = f"http://127.0.0.1:{port}"
         record = {"pid": proc.pid, "address": url, "port": port, "log": str(log), "url": url,
                   "admin_token_file": str(self.token_file), "auth": auth}

@@ -91,7 +91,8 @@ class Stack:
                     record = component.start(previous, records["etcd"])
                 elif name == "api":
                     record = component.start(previous, self.kafka_bootstrap(records),
-                                             self.postgres_dsn(records), self.settings.api_auth)
+                                             self.postgres_dsn(records), self.settings.api_auth,
+                                             self.settings.api_workers)
                 else:
                     record = component.start(previous)
                 started.append(name)

@@ -133,3 +133,25 @@ def test_stream_ndjson_in_a_streamed_body(api) -> None:
     assert r.json()["accepted"] == n
     got = _read(api, since, device, n)
     assert sorted(e["steps"] for e in got) == list(range(n))
+
+
+def test_many_concurrent_first_requests(api) -> None:
+    """More concurrent requests with cold caches than the registry has connections: each
+    waits for a connection, none fails."""
+    import asyncio
+
+    import httpx
+
+    devices = [new_device(api) for _ in range(24)]
+
+    async def one(client: httpx.AsyncClient, device: str, token: str) -> int:
+        r = await client.post("/v1/events", headers={"Authorization": f"Bearer {token}"},
+                              json=[{"device_id": device, "steps": 1,
+                                     "measured_at": "2026-06-01T00:00:00Z"}])
+        return r.status_code
+
+    async def run() -> list[int]:
+        async with httpx.AsyncClient(base_url=api["url"], timeout=60) as client:
+            return await asyncio.gather(*(one(client, d, t) for d, t in devices))
+
+    assert asyncio.run(run()) == [200] * len(devices)
