@@ -276,6 +276,16 @@ async def _tokens_for(url: str, admin_token: str, devices: list[str]) -> dict[st
     return tokens
 
 
+def cmd_events(args: argparse.Namespace) -> int:
+    from smartwatch.events import CanonicalEvent, markdown_docs
+
+    if args.action == "docs":
+        print(markdown_docs(), end="")
+    else:
+        print(json.dumps(CanonicalEvent.model_json_schema(), indent=2))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="smartwatch", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -318,6 +328,11 @@ def build_parser() -> argparse.ArgumentParser:
     devices.add_argument("device", help="device id; prints a new token once, revoking older ones")
     devices.add_argument("--state-dir", default=None, help=state_help)
     devices.set_defaults(func=cmd_devices)
+
+    events = sub.add_parser("events", help="the canonical event model")
+    events.add_argument("action", choices=["docs", "schema"],
+                        help="docs: docs/events.md as Markdown; schema: JSON Schema")
+    events.set_defaults(func=cmd_events)
 
     from smartwatch.simulate import DEFAULT_ZONES, SHAPES
 
