@@ -131,20 +131,15 @@ def kubeconfig(stack: Stack) -> Path:
 
 @pytest.fixture(scope="session")
 def spark():
-    """One local Spark session with the Kafka connector and JDBC driver as local jars."""
-    from pyspark.sql import SparkSession
+    """One local Spark session, built as the jobs build theirs (connector jars as local files,
+    UTC session time zone)."""
+    from smartwatch_jobs.spark import quiet, session
 
-    jars = ",".join(str(p) for p in toolchain.spark_jars())
-    session = (SparkSession.builder.master("local[2]").appName("smartwatch-tests")
-               .config("spark.jars", jars)
-               .config("spark.sql.shuffle.partitions", "4")
-               .config("spark.ui.enabled", "false")
-               .config("spark.sql.session.timeZone", "UTC")
-               .getOrCreate())
+    spark_session = quiet(session("smartwatch-tests", Settings(spark_master="local[2]"), 4))
     try:
-        yield session
+        yield spark_session
     finally:
-        session.stop()
+        spark_session.stop()
 
 
 @pytest.fixture(scope="session")

@@ -90,6 +90,9 @@ def connected_settings(state_dir: str | None = None) -> Settings:
         update["postgres_dsn"] = status["postgres_dsn"]
     if settings.admin_secret() is None and status.get("api_admin_token_file"):
         update["admin_token_file"] = Path(status["api_admin_token_file"])
+    for key in ("lake", "quarantine", "checkpoint"):
+        if getattr(settings, f"{key}_uri") is None:
+            update[f"{key}_uri"] = status[f"{key}_uri"]
     return settings.model_copy(update=update)
 
 
@@ -276,6 +279,12 @@ async def _tokens_for(url: str, admin_token: str, devices: list[str]) -> dict[st
     return tokens
 
 
+def cmd_land(args: argparse.Namespace) -> int:
+    from smartwatch_jobs.main import land
+
+    return land(connected_settings(args.state_dir), available_now=args.available_now)
+
+
 def cmd_events(args: argparse.Namespace) -> int:
     from smartwatch.events import CanonicalEvent, markdown_docs
 
@@ -328,6 +337,16 @@ def build_parser() -> argparse.ArgumentParser:
     devices.add_argument("device", help="device id; prints a new token once, revoking older ones")
     devices.add_argument("--state-dir", default=None, help=state_help)
     devices.set_defaults(func=cmd_devices)
+
+    land = sub.add_parser("land", help="the landing job: Kafka to the Parquet lake (Spark)",
+                          description="Reads the events topic, writes valid events to the lake "
+                                      "(Parquet by UTC date), the rest to quarantine, and records "
+                                      "dirty dates in Postgres. Locations and limits come from "
+                                      "SMARTWATCH_* settings (docs/landing.md).")
+    land.add_argument("--available-now", action="store_true",
+                      help="drain what is in Kafka now, then exit (default: run continuously)")
+    land.add_argument("--state-dir", default=None, help=state_help)
+    land.set_defaults(func=cmd_land)
 
     events = sub.add_parser("events", help="the canonical event model")
     events.add_argument("action", choices=["docs", "schema"],

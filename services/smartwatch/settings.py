@@ -45,6 +45,25 @@ class Settings(BaseSettings):
                                  "batch; a request's events already go as one batch a partition.")
     kafka_compression: str = Field("lz4", pattern="^(none|gzip|lz4|snappy|zstd)$")
 
+    # --- Spark jobs ---
+    spark_master: str = Field("local[*]", description="Spark master when none is given by "
+                                                      "spark-submit (local runs).")
+    lake_uri: str | None = Field(None, description="Parquet lake (file://, s3a://, hdfs://); "
+                                                   "default: the local stack's lake folder.")
+    quarantine_uri: str | None = Field(None, description="Quarantine dataset; default: beside "
+                                                         "the lake.")
+    checkpoint_uri: str | None = Field(None, description="Landing job checkpoint; default: in "
+                                                         "the local stack's state folder.")
+    landing_trigger_seconds: float = Field(5, gt=0, description="Micro-batch interval of the "
+                                                                "continuous landing job.")
+    landing_max_offsets_per_trigger: int | None = Field(
+        None, ge=1, description="Most Kafka records a micro-batch (default: all available).")
+    landing_shuffle_partitions: int = Field(4, ge=1)
+    landing_dedup_watermark: str = Field("2 hours", description="How long after a reading a "
+                                         "repeat of its event_id is still dropped by landing.")
+    landing_max_record_bytes: int = Field(1024 * 1024, ge=1024, description="Larger Kafka "
+                                          "records go to quarantine.")
+
     def admin_secret(self) -> str | None:
         if self.admin_token is not None:
             return self.admin_token.get_secret_value()

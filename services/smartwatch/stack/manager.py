@@ -131,6 +131,14 @@ class Stack:
         records = self._load() if records is None else records
         return self.settings.postgres_dsn or (records.get("postgres") or {}).get("dsn")
 
+    def locations(self) -> dict[str, str]:
+        """Where the landing job writes: the settings' URIs, else folders of this stack."""
+        s = self.settings
+        lake = s.lake_uri or (self.state / "lake").as_uri()
+        return {"lake": lake,
+                "quarantine": s.quarantine_uri or (self.state / "quarantine").as_uri(),
+                "checkpoint": s.checkpoint_uri or (self.state / "checkpoints" / "landing").as_uri()}
+
     # -- status ----------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
         records = self._load()
@@ -162,6 +170,7 @@ class Stack:
             else None,
             "api_admin_token_file": (records.get("api") or {}).get("admin_token_file"),
             "api_auth": (records.get("api") or {}).get("auth"),
+            **{f"{k}_uri": v for k, v in self.locations().items()},
         }
 
     def leftovers(self) -> list[tuple[int, str]]:

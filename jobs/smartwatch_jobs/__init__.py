@@ -1,0 +1,1 @@
+"""The Spark jobs: landing (Kafka to the Parquet lake) and aggregation."""

@@ -1,0 +1,211 @@
+"""The landing job: Kafka's events topic to a Parquet lake partitioned by UTC event date.
+
+Exactly once: Spark's checkpoint holds the Kafka offsets and the deduplication state of each
+micro-batch; every batch writes its files under names that carry the landing id and batch id
+(a replayed batch first deletes what an interrupted attempt of it left, then writes again),
+and records its row counts per date in Postgres keyed by (landing id, batch id). So a batch
+that runs twice leaves what it leaves once.
+
+Records that are not canonical events go to the quarantine dataset with the raw value, the
+reason, and their topic, partition and offset; the stream goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from smartwatch_jobs.schema import TIMESTAMP_FIELDS, event_schema, problems, wire_schema
+
+log = logging.getLogger(__name__)
+
+KAFKA_COLUMNS = ("kafka_partition", "kafka_offset", "kafka_timestamp")
+
+
+@dataclass(frozen=True)
+class LandingConfig:
+    bootstrap: str
+    topic: str
+    lake: str
+    quarantine: str
+    checkpoint: str
+    postgres_dsn: str | None
+    max_record_bytes: int = 1024 * 1024
+    dedup_watermark: str = "2 hours"
+    max_offsets_per_trigger: int | None = None
+    starting_offsets: str = "earliest"
+
+
+# --- transformations (shared by batch tests and the stream) --------------------------------
+def parse(raw: DataFrame, max_record_bytes: int) -> DataFrame:
+    """Kafka rows (value, topic, partition, offset, timestamp) -> one row per record with the
+    canonical columns, `problem` (null for a valid event), the raw text and Kafka lineage."""
+    text = F.col("value").cast("string")
+    parsed = F.from_json(text, wire_schema(), {"mode": "PERMISSIVE",
+                                               "columnNameOfCorruptRecord": "_corrupt_record"})
+    df = raw.select(text.alias("raw"), parsed.alias("ev"), F.col("topic"),
+                    F.col("partition").alias("kafka_partition"),
+                    F.col("offset").alias("kafka_offset"),
+                    F.col("timestamp").alias("kafka_timestamp"))
+    columns = []
+    for field in event_schema().fields:
+        col = F.col("ev")[field.name]
+        if field.name in TIMESTAMP_FIELDS:
+            col = F.try_to_timestamp(col)
+        columns.append(col.cast(field.dataType).alias(field.name))
+    return df.select(
+        *columns,
+        problems(F.col("ev"), F.col("raw"), max_record_bytes).alias("problem"),
+        "raw", "topic", *KAFKA_COLUMNS,
+    ).withColumn("event_date", F.to_date("measured_at"))
+
+
+def dedup_key(df: DataFrame) -> DataFrame:
+    """Valid events deduplicate by event_id; each invalid record is its own key."""
+    return df.withColumn("dedup_key", F.when(F.col("problem").isNull(), F.col("event_id"))
+                         .otherwise(F.concat_ws(":", F.lit("bad"), F.col("topic"),
+                                                F.col("kafka_partition"), F.col("kafka_offset"))))
+
+
+def valid_rows(df: DataFrame) -> DataFrame:
+    names = [f.name for f in event_schema().fields]
+    return df.filter(F.col("problem").isNull()).select(*names, *KAFKA_COLUMNS, "event_date")
+
+
+def quarantine_rows(df: DataFrame) -> DataFrame:
+    return df.filter(F.col("problem").isNotNull()).select(
+        "raw", F.col("problem").alias("error"), "topic", *KAFKA_COLUMNS,
+        F.to_date("kafka_timestamp").alias("ingest_date"))
+
+
+# --- publishing files idempotently -----------------------------------------------------------
+class Publisher:
+    """Writes a batch's rows under <base>/<partition column>=<value>/part-<landing>-<batch>-N,
+    replacing whatever an earlier attempt of the same batch left there."""
+
+    def __init__(self, spark: SparkSession, landing_id: str) -> None:
+        self.spark = spark
+        self.landing_id = landing_id
+        jvm = spark.sparkContext._jvm
+        assert jvm is not None
+        self._Path = jvm.org.apache.hadoop.fs.Path
+        self._conf = spark.sparkContext._jsc.hadoopConfiguration()
+
+    def _fs(self, path: Any) -> Any:
+        return path.getFileSystem(self._conf)
+
+    def publish(self, df: DataFrame, base: str, partition_column: str, batch_id: int) -> None:
+        base_path = self._Path(base)
+        fs = self._fs(base_path)
+        prefix = f"part-{self.landing_id}-{batch_id:012d}-"
+        stage = self._Path(f"{base.rstrip('/')}/_staging/{self.landing_id}-{batch_id:012d}")
+        fs.delete(stage, True)
+        df.write.partitionBy(partition_column).parquet(stage.toString())
+        for old in fs.globStatus(self._Path(f"{base.rstrip('/')}/{partition_column}=*/{prefix}*"))\
+                or []:
+            fs.delete(old.getPath(), False)
+        for part_dir in fs.listStatus(stage):
+            name = part_dir.getPath().getName()
+            if not (part_dir.isDirectory() and name.startswith(f"{partition_column}=")):
+                continue
+            target = self._Path(base_path, name)
+            fs.mkdirs(target)
+            files = [f for f in fs.listStatus(part_dir.getPath())
+                     if f.getPath().getName().endswith(".parquet")]
+            for n, f in enumerate(files):
+                if not fs.rename(f.getPath(), self._Path(target, f"{prefix}{n:05d}.parquet")):
+                    raise OSError(f"could not move {f.getPath()} into {target}")
+        fs.delete(stage, True)
+
+    def landing_id_of(self, checkpoint: str) -> str:
+        """A stable id of the checkpoint (created with it), so file names of two landing jobs
+        with different checkpoints never collide."""
+        path = self._Path(f"{checkpoint.rstrip('/')}/smartwatch-landing-id")
+        fs = self._fs(path)
+        if not fs.exists(path):
+            out = fs.create(path, False)
+            out.writeBytes(uuid.uuid4().hex[:12])
+            out.close()
+        stream = fs.open(path)
+        try:
+            io_utils = self.spark.sparkContext._jvm.org.apache.commons.io.IOUtils
+            return str(io_utils.toString(stream, "UTF-8")).strip()
+        finally:
+            stream.close()
+
+
+def record_dirty_dates(dsn: str, landing_id: str, batch_id: int,
+                       counts: list[tuple[Any, int]]) -> None:
+    """Rows a UTC date of one batch; recorded once however often the batch runs."""
+    if not counts:
+        return
+    import psycopg2
+    import psycopg2.extras
+
+    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+        psycopg2.extras.execute_values(cur, """
+            WITH new AS (
+                INSERT INTO landing_batches (landing_id, batch_id, event_date, rows)
+                VALUES %s ON CONFLICT DO NOTHING RETURNING event_date, rows)
+            INSERT INTO dirty_dates (event_date, rows)
+            SELECT event_date, rows FROM new
+            ON CONFLICT (event_date) DO UPDATE
+              SET rows = dirty_dates.rows + EXCLUDED.rows, last_dirtied_at = now()""",
+            [(landing_id, batch_id, d, n) for d, n in counts])
+    conn.close()
+
+
+# --- the stream -------------------------------------------------------------------------------
+def build_stream(spark: SparkSession, cfg: LandingConfig) -> DataFrame:
+    reader = (spark.readStream.format("kafka")
+              .option("kafka.bootstrap.servers", cfg.bootstrap)
+              .option("subscribe", cfg.topic)
+              .option("startingOffsets", cfg.starting_offsets)
+              .option("failOnDataLoss", "true"))
+    if cfg.max_offsets_per_trigger:
+        reader = reader.option("maxOffsetsPerTrigger", str(cfg.max_offsets_per_trigger))
+    parsed = parse(reader.load(), cfg.max_record_bytes).transform(dedup_key)
+    return (parsed.withWatermark("kafka_timestamp", cfg.dedup_watermark)
+            .dropDuplicatesWithinWatermark(["dedup_key"]))
+
+
+def batch_writer(spark: SparkSession, cfg: LandingConfig, landing_id: str):
+    publisher = Publisher(spark, landing_id)
+
+    def write(df: DataFrame, batch_id: int) -> None:
+        df = df.persist()
+        try:
+            good = valid_rows(df)
+            bad = quarantine_rows(df)
+            publisher.publish(good, cfg.lake, "event_date", batch_id)
+            publisher.publish(bad, cfg.quarantine, "ingest_date", batch_id)
+            counts = [(r["event_date"], r["count"]) for r in good.groupBy("event_date").count()
+                      .collect()]
+            if cfg.postgres_dsn:
+                record_dirty_dates(cfg.postgres_dsn, landing_id, batch_id, counts)
+            log.info("batch %d: %d rows on %d dates, %d quarantined", batch_id,
+                     sum(n for _, n in counts), len(counts), bad.count())
+        finally:
+            df.unpersist()
+
+    return write
+
+
+def run(spark: SparkSession, cfg: LandingConfig, *, available_now: bool,
+        trigger_seconds: float) -> None:
+    landing_id = Publisher(spark, "").landing_id_of(cfg.checkpoint)
+    writer = (build_stream(spark, cfg).writeStream
+              .foreachBatch(batch_writer(spark, cfg, landing_id))
+              .option("checkpointLocation", cfg.checkpoint)
+              .queryName("smartwatch-landing"))
+    if available_now:
+        writer = writer.trigger(availableNow=True)
+    else:
+        writer = writer.trigger(processingTime=f"{trigger_seconds:g} seconds")
+    query = writer.start()
+    query.awaitTermination()

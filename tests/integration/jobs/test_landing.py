@@ -1,0 +1,147 @@
+"""The landing job with real Kafka, Spark and Postgres: produced events, with resends and
+junk, end as exactly the unique valid events in the lake, compared field by field; junk is in
+quarantine with its reason; the dirty dates are exactly the dates that received rows; a
+SIGKILL in the middle of a batch and a restart change nothing."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import duckdb
+import psycopg2
+import pytest
+
+from smartwatch.db import migrate
+from tests.integration.jobs.landing_data import YEAR, expected_row, junk, make_events, produce
+
+pytestmark = pytest.mark.integration
+
+EVENT_COLUMNS = ["schema_version", "event_id", "device_id", "measured_at", "heart_rate_bpm",
+                 "steps", "sleep_state", "time_source", "time_zone", "received_at", "event_date"]
+
+
+def read_lake(lake: Path) -> list[dict]:
+    files = list(lake.glob("event_date=*/*.parquet"))
+    if not files:
+        return []
+    db = duckdb.connect()
+    db.execute("SET TimeZone = 'UTC'")
+    cols = [f"CAST({c} AS TIMESTAMP)" if c in ("measured_at", "received_at") else c
+            for c in EVENT_COLUMNS]  # UTC wall time, naive
+    rel = db.execute(f"SELECT {', '.join(cols)} FROM read_parquet('{lake}/*/*.parquet', "
+                     "hive_partitioning = true)")
+    return [dict(zip(EVENT_COLUMNS, row, strict=True)) for row in rel.fetchall()]
+
+
+def read_quarantine(path: Path) -> list[tuple]:
+    if not list(path.glob("*/*.parquet")):
+        return []
+    return duckdb.connect().execute(
+        f"SELECT error, raw, topic, kafka_partition, kafka_offset FROM read_parquet('{path}/*/*.parquet', "
+        "hive_partitioning = true)").fetchall()
+
+
+def landed_counts(dsn: str, landing_id: str) -> dict[dt.date, int]:
+    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+        cur.execute("SELECT event_date, sum(rows) FROM landing_batches WHERE landing_id = %s "
+                    "GROUP BY 1", (landing_id,))
+        return {d: int(n) for d, n in cur.fetchall()}
+
+
+def dirty_dates_of_year(dsn: str) -> dict[dt.date, int]:
+    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+        cur.execute("SELECT event_date, rows FROM dirty_dates WHERE extract(year FROM event_date) = %s",
+                    (YEAR,))
+        return dict(cur.fetchall())
+
+
+def _records(produced, bad):
+    return ([(e["device_id"].encode(), json.dumps(e).encode()) for e in produced]
+            + [(b"junk", value) for value, _ in bad])
+
+
+def test_lake_holds_exactly_the_unique_valid_events(spark, kafka_bootstrap, postgres_dsn,
+                                                    tmp_path) -> None:
+    from smartwatch_jobs import landing
+
+    migrate(postgres_dsn)
+    events, produced = make_events(n_devices=4, per_device=150, seed=1)
+    bad = junk(max_bytes=4096)
+    topic = produce(kafka_bootstrap, _records(produced, bad))
+    cfg = landing.LandingConfig(
+        bootstrap=kafka_bootstrap, topic=topic, lake=(tmp_path / "lake").as_uri(),
+        quarantine=(tmp_path / "q").as_uri(), checkpoint=(tmp_path / "ckpt").as_uri(),
+        postgres_dsn=postgres_dsn, max_record_bytes=4096, max_offsets_per_trigger=250)
+    landing.run(spark, cfg, available_now=True, trigger_seconds=1)
+
+    rows = read_lake(tmp_path / "lake")
+    assert len(rows) == len(events)  # resends dropped
+    assert {r["event_id"]: r for r in rows} == {e["event_id"]: expected_row(e) for e in events}
+
+    quarantined = read_quarantine(tmp_path / "q")
+    assert len(quarantined) == len(bad)
+    for value, reason in bad:
+        raw = None if value is None else value.decode()
+        match = [q for q in quarantined if q[1] == raw]
+        assert len(match) == 1 and reason in match[0][0], (reason, match)
+        assert match[0][2] == topic and match[0][4] >= 0
+
+    landing_id = (tmp_path / "ckpt" / "smartwatch-landing-id").read_text().strip()
+    by_date = Counter(r["event_date"] for r in rows)
+    assert landed_counts(postgres_dsn, landing_id) == dict(by_date)
+    assert dirty_dates_of_year(postgres_dsn) == dict(by_date)
+
+
+def _land_process(env: dict, state: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "smartwatch", "land", "--available-now",
+                             "--state-dir", state], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+
+
+def test_sigkill_in_the_middle_of_a_batch_then_restart(kafka_bootstrap, postgres_dsn,
+                                                       tmp_path, stack) -> None:
+    migrate(postgres_dsn)
+    events, produced = make_events(n_devices=6, per_device=400, seed=2)
+    bad = junk(max_bytes=4096)
+    topic = produce(kafka_bootstrap, _records(produced, bad))
+    lake, quarantine, ckpt = tmp_path / "lake", tmp_path / "q", tmp_path / "ckpt"
+    env = {**os.environ, "SMARTWATCH_KAFKA_BOOTSTRAP": kafka_bootstrap,
+           "SMARTWATCH_POSTGRES_DSN": postgres_dsn, "SMARTWATCH_EVENTS_TOPIC": topic,
+           "SMARTWATCH_LAKE_URI": lake.as_uri(), "SMARTWATCH_QUARANTINE_URI": quarantine.as_uri(),
+           "SMARTWATCH_CHECKPOINT_URI": ckpt.as_uri(), "SMARTWATCH_SPARK_MASTER": "local[2]",
+           "SMARTWATCH_LANDING_MAX_OFFSETS_PER_TRIGGER": "300",
+           "SMARTWATCH_LANDING_MAX_RECORD_BYTES": "4096"}
+    first = _land_process(env, str(stack.state))
+    try:
+        # Wait until batch 1 is published, then until a later batch is half-way (staging).
+        deadline = time.monotonic() + 240
+        while not list(lake.glob("event_date=*/part-*-000000000001-*.parquet")):
+            assert first.poll() is None and time.monotonic() < deadline, "no batch 1"
+            time.sleep(0.05)
+        while not any((lake / "_staging").glob("*")) if (lake / "_staging").exists() else True:
+            assert first.poll() is None and time.monotonic() < deadline, "no batch in flight"
+            time.sleep(0.01)
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait(timeout=60)
+    partial = read_lake(lake)
+    assert 0 < len(partial) < len(events), "the kill came too late to test anything"
+
+    second = _land_process(env, str(stack.state))
+    assert second.wait(timeout=600) == 0
+
+    rows = read_lake(lake)
+    ids = Counter(r["event_id"] for r in rows)
+    assert ids.most_common(1)[0][1] == 1, "a row was landed twice"
+    assert {r["event_id"]: r for r in rows} == {e["event_id"]: expected_row(e) for e in events}
+    assert len(read_quarantine(quarantine)) == len(bad)
+    landing_id = (ckpt / "smartwatch-landing-id").read_text().strip()
+    assert landed_counts(postgres_dsn, landing_id) == dict(Counter(r["event_date"] for r in rows))
