@@ -37,3 +37,28 @@ def land(settings: Settings, *, available_now: bool) -> int:
     finally:
         spark.stop()
     return 0
+
+
+def compact(settings: Settings, start, end, target_mib: int) -> int:
+    from smartwatch_jobs import compact as compaction
+    from smartwatch_jobs.spark import quiet, session
+
+    if start > end:
+        print(f"smartwatch compact: --from {start} is after --to {end}", file=sys.stderr)
+        return 2
+    try:
+        compaction.local_path(str(settings.lake_uri))
+    except ValueError as exc:
+        print(f"smartwatch compact: {exc}", file=sys.stderr)
+        return 2
+    spark = quiet(session("smartwatch-compaction", settings, settings.landing_shuffle_partitions))
+    try:
+        results = compaction.compact(spark, str(settings.lake_uri), str(settings.checkpoint_uri),
+                                     start, end, target_mib * 1024 * 1024)
+    finally:
+        spark.stop()
+    for r in results:
+        print(f"{r.date}: {r.files_before} files -> {r.files_after} ({r.rows} rows)")
+    if not results:
+        print("nothing to compact in that range")
+    return 0

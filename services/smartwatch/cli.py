@@ -285,6 +285,21 @@ def cmd_land(args: argparse.Namespace) -> int:
     return land(connected_settings(args.state_dir), available_now=args.available_now)
 
 
+def _date(text: str):
+    import datetime as dt
+
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def cmd_compact(args: argparse.Namespace) -> int:
+    from smartwatch_jobs.main import compact
+
+    return compact(connected_settings(args.state_dir), args.start, args.end, args.target_mib)
+
+
 def cmd_events(args: argparse.Namespace) -> int:
     from smartwatch.events import CanonicalEvent, markdown_docs
 
@@ -347,6 +362,15 @@ def build_parser() -> argparse.ArgumentParser:
                       help="drain what is in Kafka now, then exit (default: run continuously)")
     land.add_argument("--state-dir", default=None, help=state_help)
     land.set_defaults(func=cmd_land)
+
+    comp = sub.add_parser("compact", help="rewrite a date range of the lake into few large files",
+                          description="Atomically for readers: each date's folder is rebuilt "
+                                      "beside the live one and the two are exchanged.")
+    comp.add_argument("--from", dest="start", type=_date, required=True, help="first UTC date")
+    comp.add_argument("--to", dest="end", type=_date, required=True, help="last UTC date")
+    comp.add_argument("--target-mib", type=int, default=128, help="size of a compacted file")
+    comp.add_argument("--state-dir", default=None, help=state_help)
+    comp.set_defaults(func=cmd_compact)
 
     events = sub.add_parser("events", help="the canonical event model")
     events.add_argument("action", choices=["docs", "schema"],

@@ -134,10 +134,10 @@ class Stack:
     def locations(self) -> dict[str, str]:
         """Where the landing job writes: the settings' URIs, else folders of this stack."""
         s = self.settings
-        lake = s.lake_uri or (self.state / "lake").as_uri()
-        return {"lake": lake,
-                "quarantine": s.quarantine_uri or (self.state / "quarantine").as_uri(),
-                "checkpoint": s.checkpoint_uri or (self.state / "checkpoints" / "landing").as_uri()}
+        # file:// and the plain path (Hadoop does not decode %-escapes of Path.as_uri()).
+        return {"lake": s.lake_uri or f"file://{self.state / 'lake'}",
+                "quarantine": s.quarantine_uri or f"file://{self.state / 'quarantine'}",
+                "checkpoint": s.checkpoint_uri or f"file://{self.state / 'checkpoints' / 'landing'}"}
 
     # -- status ----------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
