@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make demo: the local stack in .stack/demo, then the pipeline as far as it goes: register a
-# fleet's owners, simulate a day of readings through the ingest API into Kafka, count what
-# landed in the topic. Everything is stopped again at the end, whatever happens in between.
+# fleet's owners, simulate a day of readings through the ingest API into Kafka, land them in
+# the Parquet lake with Spark, and show what is where. Everything is stopped again at the end,
+# whatever happens in between.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sw=".venv/bin/smartwatch"
@@ -35,6 +36,26 @@ for topic in status["topics"].values():
 truth = [json.loads(l) for l in open(f"{sys.argv[1]}/ground-truth.ndjson")]
 print(f"ground truth: {len(truth)} user-days, {sum(r['steps'] for r in truth)} steps, "
       f"{sum(r['readings'] for r in truth)} readings")
+PY
+echo
+echo "== land Kafka into the Parquet lake (Spark, available-now)"
+$sw land --available-now --state-dir "$state" 2>&1 | grep -E "smartwatch_jobs|Error" || true
+.venv/bin/python - "$state" <<'PY'
+import sys
+import duckdb, psycopg2
+from smartwatch.settings import Settings
+from smartwatch.stack import Stack
+
+status = Stack(Settings(), sys.argv[1]).status()
+lake = status["lake_uri"].removeprefix("file://")
+print(f"lake {status['lake_uri']}:")
+for day, n, devices in duckdb.sql(
+        f"SELECT event_date, count(*), count(DISTINCT device_id) FROM read_parquet('{lake}/*/*.parquet',"
+        " hive_partitioning = true) GROUP BY 1 ORDER BY 1").fetchall():
+    print(f"  {day}: {n} readings from {devices} watches")
+with psycopg2.connect(status["postgres_dsn"]) as conn, conn.cursor() as cur:
+    cur.execute("SELECT event_date, rows FROM dirty_dates ORDER BY 1")
+    print("dirty dates for the aggregation:", ", ".join(f"{d} ({n})" for d, n in cur.fetchall()))
 PY
 echo
 echo "== stack status"

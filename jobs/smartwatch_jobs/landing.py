@@ -188,8 +188,8 @@ def batch_writer(spark: SparkSession, cfg: LandingConfig, landing_id: str):
                       .collect()]
             if cfg.postgres_dsn:
                 record_dirty_dates(cfg.postgres_dsn, landing_id, batch_id, counts)
-            log.info("batch %d: %d rows on %d dates, %d quarantined", batch_id,
-                     sum(n for _, n in counts), len(counts), bad.count())
+            log.info("batch %d: %d rows on %d dates", batch_id, sum(n for _, n in counts),
+                     len(counts))
         finally:
             df.unpersist()
 

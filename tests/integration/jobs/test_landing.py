@@ -153,7 +153,7 @@ def test_compaction_is_atomic_for_readers(spark, kafka_bootstrap, postgres_dsn, 
     from smartwatch_jobs import compact as compaction
     from smartwatch_jobs import landing
 
-    events, produced = make_events(n_devices=3, per_device=100, seed=3)
+    _, produced = make_events(n_devices=3, per_device=100, seed=3)
     topic = produce(kafka_bootstrap, _records(produced, []))
     lake = tmp_path / "lake"
     cfg = landing.LandingConfig(
