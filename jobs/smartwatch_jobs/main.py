@@ -62,3 +62,45 @@ def compact(settings: Settings, start, end, target_mib: int) -> int:
     if not results:
         print("nothing to compact in that range")
     return 0
+
+
+def aggregate(settings: Settings, granularity: str, start, end, dirty: bool) -> int:
+    """`smartwatch aggregate`: one window, or the dirty windows. An invalid window exits 2 with
+    one line before Spark starts; Postgres unreachable exits 1 and writes nothing."""
+    from smartwatch.registry import connect_check
+    from smartwatch_jobs import aggregate as agg
+
+    try:
+        window = None if dirty else agg.align(granularity, start, end)
+    except agg.WindowError as exc:
+        print(f"smartwatch aggregate: {exc}", file=sys.stderr)
+        return 2
+    if not settings.postgres_dsn or not settings.lake_uri:
+        print("smartwatch aggregate: SMARTWATCH_POSTGRES_DSN and SMARTWATCH_LAKE_URI are needed",
+              file=sys.stderr)
+        return 2
+    try:
+        connect_check(settings.postgres_dsn)
+    except RuntimeError as exc:
+        print(f"smartwatch aggregate: {exc}", file=sys.stderr)
+        return 1
+    migrate(settings.postgres_dsn)
+    from smartwatch_jobs.spark import quiet, session
+
+    spark = quiet(session(f"smartwatch-aggregate-{granularity}", settings,
+                          settings.landing_shuffle_partitions))
+    try:
+        if window is None:
+            results = agg.run_dirty(spark, str(settings.lake_uri), settings.postgres_dsn,
+                                    granularity)
+        else:
+            results = [agg.run_window(spark, str(settings.lake_uri), settings.postgres_dsn,
+                                      window)]
+    finally:
+        spark.stop()
+    for r in results:
+        print(f"{r.window.granularity} {r.window.start}..{r.window.end}: {r.rows} rows "
+              f"({r.events_without_owner} events of devices without owner skipped), run {r.run}")
+    if not results:
+        print(f"no dirty {granularity} windows")
+    return 0

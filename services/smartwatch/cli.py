@@ -294,6 +294,34 @@ def _date(text: str):
         raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
 
 
+def cmd_aggregate(args: argparse.Namespace) -> int:
+    from smartwatch_jobs.main import aggregate
+
+    if not args.dirty and (args.start is None or args.end is None):
+        print("smartwatch aggregate: give --from and --to, or --dirty", file=sys.stderr)
+        return 2
+    return aggregate(connected_settings(args.state_dir), args.granularity, args.start, args.end,
+                     args.dirty)
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    from smartwatch.aggregates import query
+
+    rows = query(_need_dsn(connected_settings(args.state_dir)), args.user, args.granularity,
+                 args.start, args.end)
+    if args.json:
+        print(json.dumps(rows, indent=2, default=str))
+        return 0
+    if not rows:
+        print(f"no {args.granularity} rows for {args.user} in that range")
+        return 0
+    cols = list(rows[0])
+    print("\t".join(cols))
+    for r in rows:
+        print("\t".join("" if r[c] is None else str(r[c]) for c in cols))
+    return 0
+
+
 def cmd_compact(args: argparse.Namespace) -> int:
     from smartwatch_jobs.main import compact
 
@@ -362,6 +390,27 @@ def build_parser() -> argparse.ArgumentParser:
                       help="drain what is in Kafka now, then exit (default: run continuously)")
     land.add_argument("--state-dir", default=None, help=state_help)
     land.set_defaults(func=cmd_land)
+
+    aggp = sub.add_parser("aggregate", help="per-user daily, weekly or monthly figures (Spark)",
+                          description="Computes one window of whole periods (or every dirty "
+                                      "window) from the lake and replaces its rows in Postgres "
+                                      "in one transaction.")
+    aggp.add_argument("--granularity", required=True, choices=["daily", "weekly", "monthly"])
+    aggp.add_argument("--from", dest="start", type=_date, help="first local date of the window")
+    aggp.add_argument("--to", dest="end", type=_date, help="last local date of the window")
+    aggp.add_argument("--dirty", action="store_true",
+                      help="recompute only windows with new data, then mark them clean")
+    aggp.add_argument("--state-dir", default=None, help=state_help)
+    aggp.set_defaults(func=cmd_aggregate)
+
+    queryp = sub.add_parser("query", help="a user's stored figures")
+    queryp.add_argument("user")
+    queryp.add_argument("--granularity", default="daily", choices=["daily", "weekly", "monthly"])
+    queryp.add_argument("--from", dest="start", type=_date, default=None)
+    queryp.add_argument("--to", dest="end", type=_date, default=None)
+    queryp.add_argument("--json", action="store_true")
+    queryp.add_argument("--state-dir", default=None, help=state_help)
+    queryp.set_defaults(func=cmd_query)
 
     comp = sub.add_parser("compact", help="rewrite a date range of the lake into few large files",
                           description="Atomically for readers: each date's folder is rebuilt "

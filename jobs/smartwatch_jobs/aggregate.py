@@ -1,0 +1,321 @@
+"""The aggregation job: per-user daily, weekly and monthly figures from the lake into Postgres.
+
+A day is the owner's local calendar day in their IANA zone (23 or 25 hours around DST
+changes); a week is an ISO week labelled with its ISO year; a month is a local calendar month.
+Each event_id counts once. Every period's figures come from counts, sums, minima and maxima of
+the readings themselves, never from averages of averages.
+
+A run computes one window (whole periods) and replaces exactly that window's rows in one
+transaction; other windows are untouched and readers never see a half-written window.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import io
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from smartwatch.events import ASLEEP_STATES
+
+GRANULARITIES = ("daily", "weekly", "monthly")
+MEASURES = ("total_steps", "hr_samples", "hr_sum", "avg_hr", "min_hr", "max_hr",
+            "sleep_hr_samples", "sleep_hr_sum", "avg_sleep_hr", "readings", "first_at", "last_at")
+KEYS = {"daily": ("user_id", "local_date"),
+        "weekly": ("user_id", "iso_year", "iso_week", "week_start"),
+        "monthly": ("user_id", "year", "month", "month_start")}
+PERIOD_COLUMN = {"daily": "local_date", "weekly": "week_start", "monthly": "month_start"}
+TABLE = {g: f"{g}_aggregates" for g in GRANULARITIES}
+
+
+class WindowError(ValueError):
+    """An invalid window, reported before Spark starts."""
+
+
+@dataclass(frozen=True)
+class AggWindow:
+    granularity: str
+    start: dt.date  # first day of the first period
+    end: dt.date  # last day of the last period
+
+    @property
+    def utc_dates(self) -> tuple[dt.date, dt.date]:
+        """UTC dates whose readings can fall in the window in some zone (UTC-12..UTC+14)."""
+        return self.start - dt.timedelta(days=1), self.end + dt.timedelta(days=1)
+
+
+def align(granularity: str, start: dt.date, end: dt.date) -> AggWindow:
+    """The window of whole periods covering [start, end]."""
+    if granularity not in GRANULARITIES:
+        raise WindowError(f"unknown granularity {granularity!r}; choose {', '.join(GRANULARITIES)}")
+    if start > end:
+        raise WindowError(f"--from {start} is after --to {end}")
+    if granularity == "weekly":
+        start -= dt.timedelta(days=start.isoweekday() - 1)
+        end += dt.timedelta(days=7 - end.isoweekday())
+    elif granularity == "monthly":
+        start = start.replace(day=1)
+        end = end.replace(day=calendar.monthrange(end.year, end.month)[1])
+    return AggWindow(granularity, start, end)
+
+
+def merge_windows(granularity: str, local_dates: Iterable[dt.date]) -> list[AggWindow]:
+    """Contiguous windows of whole periods covering the given local dates."""
+    periods = sorted({align(granularity, d, d) for d in local_dates}, key=lambda w: w.start)
+    merged: list[AggWindow] = []
+    for w in periods:
+        if merged and w.start <= merged[-1].end + dt.timedelta(days=1):
+            merged[-1] = AggWindow(granularity, merged[-1].start, max(merged[-1].end, w.end))
+        else:
+            merged.append(w)
+    return merged
+
+
+# --- transformations ---------------------------------------------------------------------------
+def dedup(events: DataFrame) -> DataFrame:
+    """One row per event_id: the first received (then lowest Kafka position), so reruns agree."""
+    order = Window.partitionBy("event_id").orderBy("received_at", "kafka_partition",
+                                                   "kafka_offset")
+    return (events.withColumn("_n", F.row_number().over(order)).filter(F.col("_n") == 1)
+            .drop("_n"))
+
+
+def localise(events: DataFrame, owners: DataFrame) -> DataFrame:
+    """Events of owned devices with the owner and local period columns."""
+    local = F.from_utc_timestamp(F.col("measured_at"), F.col("owner_zone"))
+    day = F.to_date(local)
+    return (events.join(owners, "device_id")
+            .withColumn("local_date", day)
+            .withColumn("week_start", F.to_date(F.date_trunc("week", day)))
+            .withColumn("iso_year", F.expr("extract(YEAROFWEEK FROM local_date)").cast("int"))
+            .withColumn("iso_week", F.weekofyear(day))
+            .withColumn("month_start", F.trunc(day, "month"))
+            .withColumn("year", F.year(day))
+            .withColumn("month", F.month(day)))
+
+
+def measures(df: DataFrame, granularity: str) -> DataFrame:
+    hr = F.col("heart_rate_bpm")
+    asleep = F.col("sleep_state").isin([s.value for s in ASLEEP_STATES])
+    sleep_hr = F.when(asleep, hr)
+    out = df.groupBy(*KEYS[granularity]).agg(
+        F.coalesce(F.sum("steps"), F.lit(0)).cast("long").alias("total_steps"),
+        F.count(hr).alias("hr_samples"),
+        F.coalesce(F.sum(hr), F.lit(0.0)).alias("hr_sum"),
+        F.min(hr).alias("min_hr"), F.max(hr).alias("max_hr"),
+        F.count(sleep_hr).alias("sleep_hr_samples"),
+        F.coalesce(F.sum(sleep_hr), F.lit(0.0)).alias("sleep_hr_sum"),
+        F.count(F.lit(1)).alias("readings"),
+        F.min("measured_at").alias("first_at"), F.max("measured_at").alias("last_at"))
+    return (out.withColumn("avg_hr", F.when(F.col("hr_samples") > 0,
+                                            F.col("hr_sum") / F.col("hr_samples")))
+            .withColumn("avg_sleep_hr", F.when(F.col("sleep_hr_samples") > 0,
+                                               F.col("sleep_hr_sum") / F.col("sleep_hr_samples")))
+            .select(*KEYS[granularity], *MEASURES))
+
+
+def aggregate(events: DataFrame, owners: DataFrame, window: AggWindow) -> DataFrame:
+    period = PERIOD_COLUMN[window.granularity]
+    local = localise(dedup(events), owners)
+    in_window = local.filter(F.col(period).between(F.lit(window.start), F.lit(window.end)))
+    return measures(in_window, window.granularity)
+
+
+# --- reading ------------------------------------------------------------------------------------
+def read_events(spark: SparkSession, lake: str, first: dt.date | None,
+                last: dt.date | None) -> DataFrame | None:
+    """The lake's rows of UTC dates [first, last] (partition pruning; None: all), or None if
+    there is no lake yet."""
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    path = jvm.org.apache.hadoop.fs.Path(lake)
+    fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    if not fs.exists(path) or not fs.globStatus(jvm.org.apache.hadoop.fs.Path(
+            f"{lake.rstrip('/')}/event_date=*/*.parquet")):
+        return None
+    events = spark.read.option("basePath", lake).parquet(lake)
+    if first is None or last is None:
+        return events
+    return events.filter(F.col("event_date").between(F.lit(first), F.lit(last)))
+
+
+OWNER_SCHEMA = T.StructType([T.StructField("device_id", T.StringType(), False),
+                             T.StructField("user_id", T.StringType(), False),
+                             T.StructField("owner_zone", T.StringType(), False)])
+
+
+def load_owners(spark: SparkSession, conn) -> DataFrame:
+    with conn.cursor() as cur:
+        cur.execute("SELECT d.device_id, d.user_id, u.time_zone FROM devices d "
+                    "JOIN users u USING (user_id)")
+        rows = cur.fetchall()
+    return F.broadcast(spark.createDataFrame(rows, OWNER_SCHEMA))
+
+
+# --- writing ------------------------------------------------------------------------------------
+def ensure_partitions(conn, first_year: int, last_year: int) -> None:
+    """Yearly partitions of the three tables for [first_year, last_year]."""
+    with conn.cursor() as cur:
+        for table in TABLE.values():
+            for year in range(first_year, last_year + 1):
+                cur.execute(f"""CREATE TABLE IF NOT EXISTS {table}_{year} PARTITION OF {table}
+                                FOR VALUES FROM ('{year}-01-01') TO ('{year + 1}-01-01')""")
+
+
+def _copy_text(rows: Iterator, columns: list[str]) -> io.StringIO:
+    buf = io.StringIO()
+    for row in rows:
+        values = []
+        for c in columns:
+            v = row[c]
+            if v is None:
+                values.append("\\N")
+            elif isinstance(v, dt.datetime):
+                values.append(v.isoformat())
+            elif isinstance(v, float):
+                values.append(repr(v))
+            else:
+                values.append(str(v).replace("\\", "\\\\").replace("\t", "\\t")
+                              .replace("\n", "\\n"))
+        buf.write("\t".join(values) + "\n")
+    buf.seek(0)
+    return buf
+
+
+def replace_window(conn, window: AggWindow, rows: Iterator, run: str,
+                   computed_at: dt.datetime) -> int:
+    """Delete the window's rows and COPY the new ones, in the caller's transaction."""
+    table = TABLE[window.granularity]
+    period = PERIOD_COLUMN[window.granularity]
+    columns = [*KEYS[window.granularity], *MEASURES]
+    materialised = [{**r.asDict(), "computed_at": computed_at, "run": run} for r in rows]
+    with conn.cursor() as cur:
+        cur.execute(f"DELETE FROM {table} WHERE {period} BETWEEN %s AND %s",
+                    (window.start, window.end))
+        cur.copy_expert(f"COPY {table} ({', '.join([*columns, 'computed_at', 'run'])}) FROM STDIN",
+                        _copy_text(iter(materialised), [*columns, "computed_at", "run"]))
+    return len(materialised)
+
+
+@dataclass
+class RunResult:
+    run: str
+    window: AggWindow
+    rows: int
+    events_without_owner: int
+
+
+def run_window(spark: SparkSession, lake: str, dsn: str, window: AggWindow,
+               run: str | None = None) -> RunResult:
+    """Compute one window and replace its rows; the run is recorded in aggregation_runs."""
+    import psycopg2
+
+    run = run or f"{window.granularity}-{window.start}-{window.end}-{uuid.uuid4().hex[:8]}"
+    started = dt.datetime.now(dt.UTC)
+    conn = psycopg2.connect(dsn)
+    try:
+        with conn:
+            ensure_partitions(conn, window.start.year - 1, window.end.year + 1)
+            with conn.cursor() as cur:
+                cur.execute("""INSERT INTO aggregation_runs (run, granularity, window_from,
+                                 window_to, started_at, status) VALUES (%s, %s, %s, %s, %s,
+                                 'running')""",
+                            (run, window.granularity, window.start, window.end, started))
+        try:
+            first, last = window.utc_dates
+            events = read_events(spark, lake, first, last)
+            with conn:
+                owners = load_owners(spark, conn)
+            if events is None:
+                rows: list = []
+                orphans = 0
+            else:
+                events = events.persist()
+                utc_text = "yyyy-MM-dd'T'HH:mm:ss.SSSSSS'+00:00'"  # the session zone is UTC
+                rows = (aggregate(events, owners, window)
+                        .withColumn("first_at", F.date_format("first_at", utc_text))
+                        .withColumn("last_at", F.date_format("last_at", utc_text))
+                        .collect())
+                orphans = (dedup(events).join(owners, "device_id", "left_anti").count())
+                events.unpersist()
+            with conn:  # one transaction: the window's rows and the run's success
+                written = replace_window(conn, window, iter(rows), run, started)
+                with conn.cursor() as cur:
+                    cur.execute("""UPDATE aggregation_runs SET finished_at = now(),
+                                     rows_written = %s, events_without_owner = %s,
+                                     status = 'succeeded' WHERE run = %s""",
+                                (written, orphans, run))
+        except BaseException as exc:
+            conn.rollback()
+            with conn, conn.cursor() as cur:
+                cur.execute("""UPDATE aggregation_runs SET finished_at = now(), status = 'failed',
+                                 error = %s WHERE run = %s""", (repr(exc)[:2000], run))
+            raise
+    finally:
+        conn.close()
+    return RunResult(run, window, written, orphans)
+
+
+# --- dirty windows ------------------------------------------------------------------------------
+def dirty_utc_dates(conn, granularity: str) -> tuple[list[dt.date], dt.datetime]:
+    """UTC dates that received rows since they were last aggregated at this granularity, and
+    the snapshot time that marks them clean once the run succeeds."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT now()")
+        snapshot = cur.fetchone()[0]
+        cur.execute("""SELECT d.event_date FROM dirty_dates d
+                       LEFT JOIN aggregation_clean c
+                         ON c.granularity = %s AND c.event_date = d.event_date
+                       WHERE c.clean_as_of IS NULL OR d.last_dirtied_at > c.clean_as_of
+                       ORDER BY 1""", (granularity,))
+        return [r[0] for r in cur.fetchall()], snapshot
+
+
+def newly_owned_devices(conn, granularity: str) -> list[str]:
+    """Devices that got an owner after this granularity's last dirty run."""
+    with conn.cursor() as cur:
+        cur.execute("""SELECT device_id FROM devices WHERE user_id IS NOT NULL AND owner_since >
+                         coalesce((SELECT clean_as_of FROM aggregation_clean
+                                   WHERE granularity = %s AND event_date = '0001-01-01'),
+                                  '-infinity')""", (granularity,))
+        return [r[0] for r in cur.fetchall()]
+
+
+def dates_of_devices(spark: SparkSession, lake: str, devices: list[str]) -> list[dt.date]:
+    if not devices:
+        return []
+    events = read_events(spark, lake, None, None)
+    if events is None:
+        return []
+    return [r[0] for r in events.filter(F.col("device_id").isin(devices))
+            .select("event_date").distinct().collect()]
+
+
+def run_dirty(spark: SparkSession, lake: str, dsn: str, granularity: str) -> list[RunResult]:
+    """Recompute only the windows that dirty dates (and newly owned devices) touch, then
+    mark those dates clean as of the snapshot taken before reading."""
+    import psycopg2
+
+    conn = psycopg2.connect(dsn)
+    try:
+        with conn:
+            dirty, snapshot = dirty_utc_dates(conn, granularity)
+            devices = newly_owned_devices(conn, granularity)
+        utc_dates = set(dirty) | set(dates_of_devices(spark, lake, devices))
+        local = {d + dt.timedelta(days=k) for d in utc_dates for k in (-1, 0, 1)}
+        results = [run_window(spark, lake, dsn, w) for w in merge_windows(granularity, local)]
+        with conn, conn.cursor() as cur:
+            for d in sorted(utc_dates | {dt.date(1, 1, 1)}):  # 0001-01-01: the owners marker
+                cur.execute("""INSERT INTO aggregation_clean (granularity, event_date, clean_as_of)
+                               VALUES (%s, %s, %s) ON CONFLICT (granularity, event_date)
+                               DO UPDATE SET clean_as_of = EXCLUDED.clean_as_of""",
+                            (granularity, d, snapshot))
+        return results
+    finally:
+        conn.close()

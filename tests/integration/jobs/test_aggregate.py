@@ -1,0 +1,267 @@
+"""The aggregation job against real Spark and Postgres, every column of the three tables
+compared with an independent computation (DuckDB over the same lake): users in four zones,
+DST starts and ends, resent readings, late readings, an ISO week across a year boundary, a
+leap day, and a device that gets its owner later. Reruns give the same figures; a failure in
+the middle of a write leaves the window's previous rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+import subprocess
+import sys
+import uuid
+
+import duckdb
+import psycopg2
+import pytest
+
+from smartwatch.db import migrate
+from smartwatch.registry import Registry
+from tests.integration.jobs.landing_data import produce
+
+pytestmark = pytest.mark.integration
+
+ZONES = {"a": "America/New_York", "a2": "America/New_York", "b": "Europe/Berlin",
+         "c": "Asia/Kolkata", "d": "Australia/Sydney"}
+OWNER = {"a": "ua", "a2": "ua", "b": "ub", "c": "uc", "d": "ud"}
+RANGES = [("2020-12-26", "2021-01-05"), ("2024-02-27", "2024-03-02"),
+          ("2026-03-06", "2026-03-10"), ("2026-03-27", "2026-03-31"),
+          ("2026-10-23", "2026-10-27"), ("2026-10-30", "2026-11-03")]
+WINDOW = (dt.date(2020, 12, 20), dt.date(2026, 11, 10))
+MEASURE_COLS = ["total_steps", "hr_samples", "hr_sum", "avg_hr", "min_hr", "max_hr",
+                "sleep_hr_samples", "sleep_hr_sum", "avg_sleep_hr", "readings", "first_us",
+                "last_us"]
+KEYS = {"daily": ["user_id", "local_date"],
+        "weekly": ["user_id", "iso_year", "iso_week", "week_start"],
+        "monthly": ["user_id", "year", "month", "month_start"]}
+
+
+def _events(tag: str, seed: int, minutes: int = 45) -> list[dict]:
+    rng = random.Random(seed)
+    out = []
+    for short in ZONES:
+        device = f"{tag}-{short}"
+        for first, last in RANGES:
+            t = dt.datetime.fromisoformat(first).replace(tzinfo=dt.UTC) + dt.timedelta(
+                minutes=rng.randint(0, 30))
+            end = dt.datetime.fromisoformat(last).replace(tzinfo=dt.UTC) + dt.timedelta(days=1)
+            while t < end:
+                i = len(out)
+                state = ["awake", "light", "deep", "rem", "asleep", "unknown", None][i % 7]
+                out.append({"schema_version": 1, "event_id": f"{device}-{i}", "device_id": device,
+                            "measured_at": t.isoformat(),
+                            "heart_rate_bpm": None if i % 9 == 0 else float(45 + rng.randint(0, 90)),
+                            "steps": None if i % 13 == 0 else rng.randint(0, 400),
+                            "sleep_state": state if i % 9 or i % 13 else "awake",
+                            "time_source": "offset", "time_zone": None,
+                            "received_at": "2026-11-28T00:00:00+00:00"})
+                t += dt.timedelta(minutes=minutes)
+    return out
+
+
+def _land(spark, bootstrap, tmp_path, records, dsn, name):
+    from smartwatch_jobs import landing
+
+    topic = produce(bootstrap, records)
+    cfg = landing.LandingConfig(bootstrap=bootstrap, topic=topic, lake=f"file://{tmp_path / 'lake'}",
+                                quarantine=f"file://{tmp_path / 'q'}",
+                                checkpoint=f"file://{tmp_path / ('ckpt-' + name)}",
+                                postgres_dsn=dsn)
+    landing.run(spark, cfg, available_now=True, trigger_seconds=1)
+
+
+def _expected(lake, dsn, tag, granularity) -> dict[tuple, dict]:
+    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+        cur.execute("SELECT d.device_id, d.user_id, u.time_zone FROM devices d JOIN users u "
+                    "USING (user_id) WHERE d.device_id LIKE %s", (f"{tag}-%",))
+        owners = cur.fetchall()
+    db = duckdb.connect()
+    db.execute("SET TimeZone = 'UTC'")
+    db.execute("CREATE TABLE owners (device_id VARCHAR, user_id VARCHAR, time_zone VARCHAR)")
+    if owners:
+        db.executemany("INSERT INTO owners VALUES (?, ?, ?)", owners)
+    keys = {"daily": "local_date",
+            "weekly": "isoyear(local_date) AS iso_year, week(local_date) AS iso_week, "
+                      "CAST(date_trunc('week', local_date) AS DATE) AS week_start",
+            "monthly": "year(local_date) AS year, month(local_date) AS month, "
+                       "CAST(date_trunc('month', local_date) AS DATE) AS month_start"}[granularity]
+    sql = f"""
+        WITH e AS (
+            SELECT * FROM read_parquet('{lake}/*/*.parquet', hive_partitioning = true)
+            WHERE device_id LIKE '{tag}-%'
+            QUALIFY row_number() OVER (PARTITION BY event_id
+                                       ORDER BY received_at, kafka_partition, kafka_offset) = 1),
+        l AS (
+            SELECT e.*, o.user_id, CAST(timezone(o.time_zone, e.measured_at) AS DATE) AS local_date,
+                   e.sleep_state IN ('light', 'deep', 'rem', 'asleep') AS asleep
+            FROM e JOIN owners o USING (device_id))
+        SELECT user_id, {keys},
+               coalesce(sum(steps), 0) AS total_steps, count(heart_rate_bpm) AS hr_samples,
+               coalesce(sum(heart_rate_bpm), 0) AS hr_sum, avg(heart_rate_bpm) AS avg_hr,
+               min(heart_rate_bpm) AS min_hr, max(heart_rate_bpm) AS max_hr,
+               count(heart_rate_bpm) FILTER (WHERE asleep) AS sleep_hr_samples,
+               coalesce(sum(heart_rate_bpm) FILTER (WHERE asleep), 0) AS sleep_hr_sum,
+               avg(heart_rate_bpm) FILTER (WHERE asleep) AS avg_sleep_hr,
+               count(*) AS readings, epoch_us(min(measured_at)) AS first_us,
+               epoch_us(max(measured_at)) AS last_us
+        FROM l GROUP BY ALL"""
+    cur = db.execute(sql)
+    names = [d[0] for d in cur.description]
+    rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+    return {tuple(r[k] for k in KEYS[granularity]): r for r in rows}
+
+
+def _stored(dsn, tag, granularity) -> dict[tuple, dict]:
+    keys = ", ".join(KEYS[granularity])
+    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+        cur.execute(f"""SELECT {keys}, total_steps, hr_samples, hr_sum, avg_hr, min_hr, max_hr,
+                               sleep_hr_samples, sleep_hr_sum, avg_sleep_hr, readings,
+                               (extract(epoch FROM first_at) * 1000000)::bigint AS first_us,
+                               (extract(epoch FROM last_at) * 1000000)::bigint AS last_us
+                        FROM {granularity}_aggregates WHERE user_id LIKE %s""", (f"{tag}-%",))
+        names = [d[0] for d in cur.description]
+        rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+    return {tuple(r[k] for k in KEYS[granularity]): r for r in rows}
+
+
+def _assert_same(stored, expected):
+    assert stored.keys() == expected.keys()
+    for key, row in expected.items():
+        got = stored[key]
+        for col in MEASURE_COLS:
+            if isinstance(row[col], float) or isinstance(got[col], float):
+                assert got[col] == pytest.approx(row[col], rel=1e-9), (key, col)
+            else:
+                assert got[col] == row[col], (key, col, got[col], row[col])
+
+
+@pytest.fixture(scope="module")
+def world(spark, kafka_bootstrap, postgres_dsn, tmp_path_factory):
+    from smartwatch_jobs import aggregate as agg
+
+    migrate(postgres_dsn)
+    tmp = tmp_path_factory.mktemp("agg")
+    tag = f"t{uuid.uuid4().hex[:6]}"
+    registry = Registry(postgres_dsn, max_connections=1)
+    registry.import_profiles([{"user_id": f"{tag}-{OWNER[s]}", "device_id": f"{tag}-{s}",
+                               "time_zone": ZONES[s]} for s in ZONES if s != "d"])
+    registry.close()
+    events = _events(tag, seed=5)
+    resent = random.Random(6).sample(events, len(events) // 20)
+    _land(spark, kafka_bootstrap, tmp, [(e["device_id"].encode(), json.dumps(e).encode())
+                                        for e in events + resent], postgres_dsn, "first")
+    lake = tmp / "lake"
+    runs = {g: agg.run_window(spark, f"file://{lake}", postgres_dsn, agg.align(g, *WINDOW))
+            for g in agg.GRANULARITIES}
+    return {"tag": tag, "lake": lake, "tmp": tmp, "runs": runs, "events": events}
+
+
+@pytest.mark.parametrize("granularity", ["daily", "weekly", "monthly"])
+def test_every_column_matches_an_independent_computation(world, postgres_dsn, granularity):
+    stored = _stored(postgres_dsn, world["tag"], granularity)
+    expected = _expected(world["lake"], postgres_dsn, world["tag"], granularity)
+    assert len(expected) > 10
+    _assert_same(stored, expected)
+    # The device without owner is skipped, and counted as such.
+    assert not any(k[0].endswith("-ud") for k in stored)
+    assert world["runs"][granularity].events_without_owner == sum(
+        1 for e in world["events"] if e["device_id"].endswith("-d"))
+
+
+def test_calendar_edges_are_present(world, postgres_dsn):
+    tag = world["tag"]
+    weekly = _stored(postgres_dsn, tag, "weekly")
+    # 2021-01-01 (a Friday) belongs to ISO week 53 of 2020, which starts on 2020-12-28.
+    assert (f"{tag}-ub", 2020, 53, dt.date(2020, 12, 28)) in weekly
+    daily = _stored(postgres_dsn, tag, "daily")
+    assert (f"{tag}-uc", dt.date(2024, 2, 29)) in daily
+    # DST: Berlin's 2026-03-29 has 23 hours, 2026-10-25 has 25; readings every 45 minutes.
+    short, long_ = daily[(f"{tag}-ub", dt.date(2026, 3, 29))], daily[(f"{tag}-ub",
+                                                                      dt.date(2026, 10, 25))]
+    assert short["readings"] in (30, 31) and long_["readings"] in (33, 34)
+    # ua owns two watches: both count.
+    assert daily[(f"{tag}-ua", dt.date(2026, 3, 8))]["readings"] >= 2 * 30
+
+
+def test_rerun_gives_identical_figures(world, spark, postgres_dsn):
+    from smartwatch_jobs import aggregate as agg
+
+    before = {g: _stored(postgres_dsn, world["tag"], g) for g in agg.GRANULARITIES}
+    agg.run_window(spark, f"file://{world['lake']}", postgres_dsn, agg.align("daily", *WINDOW))
+    assert _stored(postgres_dsn, world["tag"], "daily") == before["daily"]
+
+
+def test_failure_in_the_middle_of_a_write_keeps_previous_rows(world, spark, postgres_dsn,
+                                                              monkeypatch):
+    from smartwatch_jobs import aggregate as agg
+
+    before = _stored(postgres_dsn, world["tag"], "monthly")
+
+    def broken(rows, columns):
+        raise OSError("disk full while writing")  # after the DELETE of the window
+
+    monkeypatch.setattr(agg, "_copy_text", broken)
+    with pytest.raises(OSError, match="disk full"):
+        agg.run_window(spark, f"file://{world['lake']}", postgres_dsn,
+                       agg.align("monthly", *WINDOW), run=f"failing-{world['tag']}")
+    assert _stored(postgres_dsn, world["tag"], "monthly") == before
+    with psycopg2.connect(postgres_dsn) as conn, conn.cursor() as cur:
+        cur.execute("SELECT status, error FROM aggregation_runs WHERE run = %s",
+                    (f"failing-{world['tag']}",))
+        status, error = cur.fetchone()
+    assert status == "failed" and "disk full" in error
+
+
+def test_late_events_and_a_new_owner_are_picked_up_by_dirty_runs(world, spark, kafka_bootstrap,
+                                                                  postgres_dsn):
+    from smartwatch_jobs import aggregate as agg
+
+    tag, lake = world["tag"], world["lake"]
+    for g in agg.GRANULARITIES:  # start clean
+        agg.run_dirty(spark, f"file://{lake}", postgres_dsn, g)
+    late = [{**e, "event_id": e["event_id"] + "-late", "steps": 1000}
+            for e in world["events"] if e["measured_at"].startswith("2024-02-29")]
+    _land(spark, kafka_bootstrap, world["tmp"], [(e["device_id"].encode(), json.dumps(e).encode())
+                                                 for e in late], postgres_dsn, "late")
+    registry = Registry(postgres_dsn, max_connections=1)
+    registry.import_profiles([{"user_id": f"{tag}-ud", "device_id": f"{tag}-d",
+                               "time_zone": ZONES["d"]}])
+    registry.close()
+    for g in agg.GRANULARITIES:
+        results = agg.run_dirty(spark, f"file://{lake}", postgres_dsn, g)
+        assert results, f"no dirty {g} window"
+        # Only windows around the late date and the new owner's dates: not the whole range.
+        assert all((r.window.end - r.window.start).days < 120 for r in results)
+        _assert_same(_stored(postgres_dsn, tag, g), _expected(lake, postgres_dsn, tag, g))
+    assert any(k[0] == f"{tag}-ud" for k in _stored(postgres_dsn, tag, "daily"))
+    # Nothing dirty is left.
+    assert agg.run_dirty(spark, f"file://{lake}", postgres_dsn, "daily") == []
+
+
+def test_invalid_window_exits_before_spark(api):
+    for args, text in [(["--from", "2026-02-01", "--to", "2026-01-01"], "is after"),
+                       (["--from", "2026-02-30", "--to", "2026-03-01"], "is not a date"),
+                       (["--granularity", "hourly"], "invalid choice")]:
+        argv = ["--granularity", "daily", *args] if args[0] != "--granularity" else [
+            *args, "--from", "2026-01-01", "--to", "2026-01-02"]
+        done = subprocess.run([sys.executable, "-m", "smartwatch", "aggregate", *argv,
+                               "--state-dir", api["state_dir"]], capture_output=True, text=True,
+                              timeout=60)
+        assert done.returncode == 2 and text in done.stderr, done.stderr
+        assert "Spark" not in done.stderr
+
+
+def test_postgres_unreachable_exits_non_zero(tmp_path):
+    import os
+
+    from smartwatch.stack.process import free_port
+
+    env = {**os.environ, "SMARTWATCH_POSTGRES_DSN":
+           f"postgresql://x:y@127.0.0.1:{free_port()}/none", "SMARTWATCH_LAKE_URI":
+           f"file://{tmp_path}"}
+    done = subprocess.run([sys.executable, "-m", "smartwatch", "aggregate", "--granularity",
+                           "daily", "--from", "2026-01-01", "--to", "2026-01-02"], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and "Postgres is not reachable" in done.stderr
