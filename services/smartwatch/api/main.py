@@ -12,7 +12,7 @@ from smartwatch import __version__
 from smartwatch.api.deps import AppState
 from smartwatch.api.metrics import Metrics
 from smartwatch.api.producer import EventProducer
-from smartwatch.api.routes import admin, events, health
+from smartwatch.api.routes import admin, events, health, users
 from smartwatch.db import migrate
 from smartwatch.registry import Registry
 from smartwatch.settings import Settings, get_settings
@@ -45,6 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   description="Readings from watches into Kafka. See docs/api.md.")
     app.include_router(events.router)
     app.include_router(admin.router)
+    app.include_router(users.router)
     app.include_router(health.router)
     return app
 

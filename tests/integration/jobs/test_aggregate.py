@@ -265,3 +265,49 @@ def test_postgres_unreachable_exits_non_zero(tmp_path):
                            "daily", "--from", "2026-01-01", "--to", "2026-01-02"], env=env,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 1 and "Postgres is not reachable" in done.stderr
+
+
+def test_query_endpoint_and_cli_return_the_stored_rows(world, api, postgres_dsn):
+    import httpx
+
+    from tests.integration.api.helpers import admin
+
+    tag = world["tag"]
+    user = f"{tag}-ub"
+    stored = _stored(postgres_dsn, tag, "daily")
+    mine = sorted(k[1] for k in stored if k[0] == user)
+    with admin(api) as client:
+        r = client.get(f"/v1/users/{user}/aggregates/daily",
+                       params={"from": "2026-03-27", "to": "2026-03-31"})
+        assert r.status_code == 200, r.text
+        rows = r.json()["rows"]
+        assert [row["local_date"] for row in rows] == [
+            d.isoformat() for d in mine if dt.date(2026, 3, 27) <= d <= dt.date(2026, 3, 31)]
+        for row in rows:
+            want = stored[(user, dt.date.fromisoformat(row["local_date"]))]
+            assert (row["total_steps"], row["hr_samples"], row["readings"]) == (
+                want["total_steps"], want["hr_samples"], want["readings"])
+        weekly = client.get(f"/v1/users/{user}/aggregates/weekly").json()["rows"]
+        assert {(w["iso_year"], w["iso_week"]) for w in weekly} >= {(2020, 53), (2026, 13)}
+        assert client.get(f"/v1/users/{user}/aggregates/hourly").status_code == 422
+        assert client.get(f"/v1/users/{user}/aggregates/daily",
+                          params={"from": "2026-02-01", "to": "2026-01-01"}).status_code == 400
+        own = client.post(f"/v1/admin/devices/{tag}-b/token").json()["token"]
+        other = client.post(f"/v1/admin/devices/{tag}-c/token").json()["token"]
+    with httpx.Client(base_url=api["url"]) as client:
+        assert client.get(f"/v1/users/{user}/aggregates/daily").status_code == 401
+        r = client.get(f"/v1/users/{user}/aggregates/monthly",
+                       headers={"Authorization": f"Bearer {own}"})
+        assert r.status_code == 200 and len(r.json()["rows"]) == len(
+            [k for k in _stored(postgres_dsn, tag, "monthly") if k[0] == user])
+        r = client.get(f"/v1/users/{user}/aggregates/daily",
+                       headers={"Authorization": f"Bearer {other}"})
+        assert r.status_code == 403
+    done = subprocess.run([sys.executable, "-m", "smartwatch", "query", user, "--granularity",
+                           "daily", "--from", "2024-02-29", "--to", "2024-02-29", "--json",
+                           "--state-dir", api["state_dir"]], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(done.stdout)
+    assert [r["local_date"] for r in rows] == ["2024-02-29"]
+    assert rows[0]["total_steps"] == stored[(user, dt.date(2024, 2, 29))]["total_steps"]
