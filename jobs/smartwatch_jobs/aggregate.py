@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
-import io
+import shutil
+import tempfile
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -78,12 +80,15 @@ def merge_windows(granularity: str, local_dates: Iterable[dt.date]) -> list[AggW
 
 
 # --- transformations ---------------------------------------------------------------------------
+DEDUP_FIELDS = ("device_id", "measured_at", "heart_rate_bpm", "steps", "sleep_state")
+
+
 def dedup(events: DataFrame) -> DataFrame:
-    """One row per event_id: the first received (then lowest Kafka position), so reruns agree."""
-    order = Window.partitionBy("event_id").orderBy("received_at", "kafka_partition",
-                                                   "kafka_offset")
-    return (events.withColumn("_n", F.row_number().over(order)).filter(F.col("_n") == 1)
-            .drop("_n"))
+    """One row per event_id: the first received (then lowest Kafka position), so reruns agree.
+    A hash aggregate of the minimum struct, ordered by those fields first: no sort."""
+    first = F.min(F.struct("received_at", "kafka_partition", "kafka_offset", *DEDUP_FIELDS))
+    return (events.groupBy("event_id").agg(first.alias("_e"))
+            .select("event_id", *[F.col("_e")[c].alias(c) for c in DEDUP_FIELDS]))
 
 
 def localise(events: DataFrame, owners: DataFrame) -> DataFrame:
@@ -121,8 +126,12 @@ def measures(df: DataFrame, granularity: str) -> DataFrame:
 
 
 def aggregate(events: DataFrame, owners: DataFrame, window: AggWindow) -> DataFrame:
+    return aggregate_unique(dedup(events), owners, window)
+
+
+def aggregate_unique(unique: DataFrame, owners: DataFrame, window: AggWindow) -> DataFrame:
     period = PERIOD_COLUMN[window.granularity]
-    local = localise(dedup(events), owners)
+    local = localise(unique, owners)
     in_window = local.filter(F.col(period).between(F.lit(window.start), F.lit(window.end)))
     return measures(in_window, window.granularity)
 
@@ -168,39 +177,43 @@ def ensure_partitions(conn, first_year: int, last_year: int) -> None:
                                 FOR VALUES FROM ('{year}-01-01') TO ('{year + 1}-01-01')""")
 
 
-def _copy_text(rows: Iterator, columns: list[str]) -> io.StringIO:
-    buf = io.StringIO()
-    for row in rows:
-        values = []
-        for c in columns:
-            v = row[c]
-            if v is None:
-                values.append("\\N")
-            elif isinstance(v, dt.datetime):
-                values.append(v.isoformat())
-            elif isinstance(v, float):
-                values.append(repr(v))
-            else:
-                values.append(str(v).replace("\\", "\\\\").replace("\t", "\\t")
-                              .replace("\n", "\\n"))
-        buf.write("\t".join(values) + "\n")
-    buf.seek(0)
-    return buf
-
-
-def replace_window(conn, window: AggWindow, rows: Iterator, run: str,
+def replace_window(conn, window: AggWindow, csv_files: list[Path], run: str,
                    computed_at: dt.datetime) -> int:
-    """Delete the window's rows and COPY the new ones, in the caller's transaction."""
+    """Delete the window's rows and COPY the new ones (CSV files Spark wrote), in the caller's
+    transaction."""
     table = TABLE[window.granularity]
     period = PERIOD_COLUMN[window.granularity]
     columns = [*KEYS[window.granularity], *MEASURES]
-    materialised = [{**r.asDict(), "computed_at": computed_at, "run": run} for r in rows]
     with conn.cursor() as cur:
         cur.execute(f"DELETE FROM {table} WHERE {period} BETWEEN %s AND %s",
                     (window.start, window.end))
-        cur.copy_expert(f"COPY {table} ({', '.join([*columns, 'computed_at', 'run'])}) FROM STDIN",
-                        _copy_text(iter(materialised), [*columns, "computed_at", "run"]))
-    return len(materialised)
+        cur.execute(f"CREATE TEMP TABLE load ({', '.join(f'{c} text' for c in columns)}) "
+                    "ON COMMIT DROP")
+        for path in csv_files:
+            with open(path) as data:
+                cur.copy_expert(_copy_sql(columns), data)
+        cur.execute(f"""INSERT INTO {table} ({', '.join(columns)}, computed_at, run)
+                        SELECT {', '.join(columns)}, %s, %s FROM (
+                          SELECT {', '.join(f'{c}::{_pg_type(c)} AS {c}' for c in columns)}
+                          FROM load) t""", (computed_at, run))
+        written = cur.rowcount
+        cur.execute("DROP TABLE load")
+    return written
+
+
+def _copy_sql(columns: list[str]) -> str:
+    return f"COPY load ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv, NULL '')"
+
+
+PG_TYPES = {"user_id": "text", "local_date": "date", "week_start": "date",
+            "month_start": "date", "iso_year": "integer", "iso_week": "integer",
+            "year": "integer", "month": "integer", "first_at": "timestamptz",
+            "last_at": "timestamptz", "total_steps": "bigint", "hr_samples": "bigint",
+            "sleep_hr_samples": "bigint", "readings": "bigint"}
+
+
+def _pg_type(column: str) -> str:
+    return PG_TYPES.get(column, "double precision")
 
 
 @dataclass
@@ -227,25 +240,27 @@ def run_window(spark: SparkSession, lake: str, dsn: str, window: AggWindow,
                                  window_to, started_at, status) VALUES (%s, %s, %s, %s, %s,
                                  'running')""",
                             (run, window.granularity, window.start, window.end, started))
+        staging = Path(tempfile.mkdtemp(prefix="smartwatch-agg-"))
         try:
             first, last = window.utc_dates
             events = read_events(spark, lake, first, last)
             with conn:
                 owners = load_owners(spark, conn)
-            if events is None:
-                rows: list = []
-                orphans = 0
-            else:
-                events = events.persist()
+            csv_files: list[Path] = []
+            orphans = 0
+            if events is not None:
+                unique = dedup(events).persist()
                 utc_text = "yyyy-MM-dd'T'HH:mm:ss.SSSSSS'+00:00'"  # the session zone is UTC
-                rows = (aggregate(events, owners, window)
-                        .withColumn("first_at", F.date_format("first_at", utc_text))
-                        .withColumn("last_at", F.date_format("last_at", utc_text))
-                        .collect())
-                orphans = (dedup(events).join(owners, "device_id", "left_anti").count())
-                events.unpersist()
+                (aggregate_unique(unique, owners, window)
+                 .withColumn("first_at", F.date_format("first_at", utc_text))
+                 .withColumn("last_at", F.date_format("last_at", utc_text))
+                 .write.option("nullValue", "").option("emptyValue", '""')
+                 .csv(f"file://{staging / 'out'}"))
+                csv_files = sorted((staging / "out").glob("part-*.csv"))
+                orphans = unique.join(owners, "device_id", "left_anti").count()
+                unique.unpersist()
             with conn:  # one transaction: the window's rows and the run's success
-                written = replace_window(conn, window, iter(rows), run, started)
+                written = replace_window(conn, window, csv_files, run, started)
                 with conn.cursor() as cur:
                     cur.execute("""UPDATE aggregation_runs SET finished_at = now(),
                                      rows_written = %s, events_without_owner = %s,
@@ -257,6 +272,8 @@ def run_window(spark: SparkSession, lake: str, dsn: str, window: AggWindow,
                 cur.execute("""UPDATE aggregation_runs SET finished_at = now(), status = 'failed',
                                  error = %s WHERE run = %s""", (repr(exc)[:2000], run))
             raise
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     finally:
         conn.close()
     return RunResult(run, window, written, orphans)

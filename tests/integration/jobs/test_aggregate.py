@@ -199,10 +199,10 @@ def test_failure_in_the_middle_of_a_write_keeps_previous_rows(world, spark, post
 
     before = _stored(postgres_dsn, world["tag"], "monthly")
 
-    def broken(rows, columns):
+    def broken(columns):
         raise OSError("disk full while writing")  # after the DELETE of the window
 
-    monkeypatch.setattr(agg, "_copy_text", broken)
+    monkeypatch.setattr(agg, "_copy_sql", broken)
     with pytest.raises(OSError, match="disk full"):
         agg.run_window(spark, f"file://{world['lake']}", postgres_dsn,
                        agg.align("monthly", *WINDOW), run=f"failing-{world['tag']}")

@@ -1,0 +1,147 @@
+"""Aggregation, same run, same data:
+
+- daily figures of N events (default 20M, BENCH_AGG_EVENTS) over 90 days into Postgres with
+  the Spark job, against DuckDB computing the same figures from the same Parquet;
+- with those 90 days as history, a `--dirty` run after one new day against recomputing
+  everything (the prototype's approach).
+
+The lake is written by DuckDB in the landing job's layout (event_date partitions, the same
+columns), which is much faster to produce than pushing N events through Kafka.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import time
+import uuid
+
+import duckdb
+import psycopg2
+
+from smartwatch.settings import Settings
+from smartwatch.stack import Stack
+from smartwatch.toolchain import REPO_ROOT
+
+EVENTS = int(os.environ.get("BENCH_AGG_EVENTS", 20_000_000))
+DEVICES = 2000
+DAYS = 90
+ZONES = ("America/New_York", "Europe/Berlin", "Asia/Kolkata", "Australia/Sydney")
+START = dt.date(2026, 6, 1)
+
+
+def _write_lake(lake, n: int, first_day: dt.date, days: int, offset: int) -> None:
+    db = duckdb.connect()
+    db.execute("SET TimeZone = 'UTC'")
+    db.execute(f"""COPY (
+        SELECT 1::BIGINT AS schema_version, 'e' || (i + {offset}) AS event_id,
+               'dev' || (i % {DEVICES}) AS device_id,
+               TIMESTAMPTZ '{first_day} 00:00:00+00' + to_seconds(i * ({days} * 86400) // {n})
+                 AS measured_at,
+               CASE WHEN i % 10 = 0 THEN NULL ELSE 50 + (i % 97)::DOUBLE END AS heart_rate_bpm,
+               (i % 130)::BIGINT AS steps,
+               ['awake', 'light', 'deep', 'rem', 'awake'][1 + i % 5] AS sleep_state,
+               'offset' AS time_source, NULL::VARCHAR AS time_zone,
+               TIMESTAMPTZ '2026-11-28 00:00:00+00' AS received_at,
+               (i % 6)::INTEGER AS kafka_partition, i::BIGINT AS kafka_offset,
+               TIMESTAMPTZ '2026-11-28 00:00:00+00' AS kafka_timestamp,
+               CAST(TIMESTAMPTZ '{first_day} 00:00:00+00'
+                    + to_seconds(i * ({days} * 86400) // {n}) AS DATE) AS event_date
+        FROM range({n}) t(i))
+        TO '{lake}' (FORMAT parquet, PARTITION_BY (event_date), APPEND true,
+                     FILENAME_PATTERN 'part-bench{offset}-{{uuid}}')""")
+
+
+def _duckdb_daily(lake, owners) -> tuple[float, int]:
+    db = duckdb.connect()
+    db.execute("SET TimeZone = 'UTC'")
+    db.execute("CREATE TABLE owners (device_id VARCHAR, user_id VARCHAR, time_zone VARCHAR)")
+    db.executemany("INSERT INTO owners VALUES (?, ?, ?)", owners)
+    t0 = time.perf_counter()
+    n = db.execute(f"""
+        WITH e AS (SELECT * FROM read_parquet('{lake}/*/*.parquet', hive_partitioning = true)
+                   QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY received_at,
+                           kafka_partition, kafka_offset) = 1),
+        l AS (SELECT e.*, o.user_id, CAST(timezone(o.time_zone, e.measured_at) AS DATE) AS d,
+                     e.sleep_state IN ('light', 'deep', 'rem', 'asleep') AS asleep
+              FROM e JOIN owners o USING (device_id))
+        SELECT count(*) FROM (
+            SELECT user_id, d, sum(steps), count(heart_rate_bpm), sum(heart_rate_bpm),
+                   min(heart_rate_bpm), max(heart_rate_bpm),
+                   count(heart_rate_bpm) FILTER (WHERE asleep),
+                   sum(heart_rate_bpm) FILTER (WHERE asleep), count(*), min(measured_at),
+                   max(measured_at)
+            FROM l GROUP BY ALL)""").fetchone()[0]
+    return time.perf_counter() - t0, n
+
+
+def run() -> list[dict[str, object]]:
+    from smartwatch.db import migrate
+    from smartwatch.registry import Registry
+    from smartwatch_jobs import aggregate as agg
+    from smartwatch_jobs.spark import quiet, session
+
+    state = REPO_ROOT / ".stack" / f"bench-agg-{uuid.uuid4().hex[:8]}"
+    settings = Settings(state_dir=state, kafka_bootstrap=None, postgres_dsn=None, kubeconfig=None)
+    stack = Stack(settings)
+    rows: list[dict[str, object]] = []
+    spark = None
+    try:
+        stack.up(only=("postgres",))
+        dsn = stack.status()["postgres_dsn"]
+        migrate(dsn)
+        owners = [(f"dev{i}", f"user{i}", ZONES[i % len(ZONES)]) for i in range(DEVICES)]
+        registry = Registry(dsn, max_connections=1)
+        registry.import_profiles([{"user_id": u, "device_id": d, "time_zone": z}
+                                  for d, u, z in owners])
+        registry.close()
+        lake = state / "lake"
+        lake.mkdir(parents=True)
+        _write_lake(lake, EVENTS, START, DAYS, 0)
+
+        duck_s, duck_rows = _duckdb_daily(lake, owners)
+        spark = quiet(session("bench-aggregate", settings.model_copy(
+            update={"spark_master": "local[*]"}), 8))
+        window = agg.align("daily", START - dt.timedelta(days=1), START + dt.timedelta(days=DAYS))
+        t0 = time.perf_counter()
+        result = agg.run_window(spark, f"file://{lake}", dsn, window)
+        spark_s = time.perf_counter() - t0
+        rows += [
+            {"case": f"DuckDB, daily figures of {EVENTS:,} events ({duck_rows:,} rows)",
+             "value": round(duck_s, 1), "unit": "s"},
+            {"case": f"Spark job, the same into Postgres ({result.rows:,} rows, COPY)",
+             "value": round(spark_s, 1), "unit": "s"},
+            {"case": "Spark job / DuckDB", "value": round(spark_s / duck_s, 1), "unit": "x",
+             "target": "<= 5"},
+        ]
+
+        # History is clean now; one new day arrives.
+        for g in ("daily",):
+            agg.run_dirty(spark, f"file://{lake}", dsn, g)
+        new_day = START + dt.timedelta(days=DAYS)
+        per_day = EVENTS // DAYS
+        _write_lake(lake, per_day, new_day, 1, EVENTS)
+        with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+            cur.execute("INSERT INTO dirty_dates (event_date, rows) VALUES (%s, %s)",
+                        (new_day, per_day))
+        t0 = time.perf_counter()
+        dirty = agg.run_dirty(spark, f"file://{lake}", dsn, "daily")
+        dirty_s = time.perf_counter() - t0
+        full_window = agg.align("daily", START - dt.timedelta(days=1), new_day + dt.timedelta(days=1))
+        t0 = time.perf_counter()
+        agg.run_window(spark, f"file://{lake}", dsn, full_window)
+        full_s = time.perf_counter() - t0
+        rows += [
+            {"case": f"--dirty after 1 new day ({len(dirty)} window(s))",
+             "value": round(dirty_s, 1), "unit": "s"},
+            {"case": f"recompute all {DAYS + 1} days", "value": round(full_s, 1), "unit": "s"},
+            {"case": "recompute all / --dirty", "value": round(full_s / dirty_s, 1), "unit": "x",
+             "target": ">= 10"},
+        ]
+    finally:
+        if spark is not None:
+            spark.stop()
+        stack.down()
+        shutil.rmtree(state, ignore_errors=True)
+    return rows
