@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# make demo: the local stack in .stack/demo, then the pipeline as far as it goes: register a
-# fleet's owners, simulate a day of readings through the ingest API into Kafka, land them in
-# the Parquet lake with Spark, and show what is where. Everything is stopped again at the end,
+# make demo: the local stack in .stack/demo, then the pipeline: register a fleet's owners,
+# simulate a day of readings through the ingest API into Kafka, land them in the Parquet lake
+# with Spark, aggregate the dirty dates into Postgres, and show what is where. Everything is stopped again at the end,
 # whatever happens in between.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -57,6 +57,14 @@ with psycopg2.connect(status["postgres_dsn"]) as conn, conn.cursor() as cur:
     cur.execute("SELECT event_date, rows FROM dirty_dates ORDER BY 1")
     print("dirty dates for the aggregation:", ", ".join(f"{d} ({n})" for d, n in cur.fetchall()))
 PY
+echo
+echo "== aggregate the dirty dates (daily, weekly, monthly) into Postgres"
+for g in daily weekly monthly; do
+  $sw aggregate --granularity $g --dirty --state-dir "$state" 2>&1 | grep -E "rows|no dirty|Error"
+done
+echo
+echo "== one user's daily figures, as the API and smartwatch query serve them"
+$sw query sim-user-00001 --granularity daily --state-dir "$state"
 echo
 echo "== stack status"
 $sw stack status --state-dir "$state" || true
