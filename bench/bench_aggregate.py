@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import shutil
 import time
 import uuid
 
@@ -142,6 +141,5 @@ def run() -> list[dict[str, object]]:
     finally:
         if spark is not None:
             spark.stop()
-        stack.down()
-        shutil.rmtree(state, ignore_errors=True)
+        stack.purge()
     return rows

@@ -154,6 +154,5 @@ def run() -> list[dict[str, object]]:
     finally:
         if proto is not None:
             stop(proto.pid, None)
-        stack.down()
-        shutil.rmtree(state, ignore_errors=True)
+        stack.purge()
     return rows

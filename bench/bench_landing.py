@@ -13,7 +13,6 @@ import asyncio
 import datetime as dt
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -115,8 +114,7 @@ def run(parts: tuple[str, ...] = ("backlog", "steady")) -> list[dict[str, object
         if "steady" in parts:
             rows += _steady(state, bootstrap, dsn)
     finally:
-        stack.down()
-        shutil.rmtree(state, ignore_errors=True)
+        stack.purge()
     return rows
 
 

@@ -3,7 +3,6 @@ the two runs, as a developer's stack is), per component."""
 
 from __future__ import annotations
 
-import shutil
 import time
 import uuid
 
@@ -29,6 +28,5 @@ def run() -> list[dict[str, object]]:
             rows.append({"case": f"stack down after {run_name}",
                          "value": round(time.perf_counter() - t0, 2), "unit": "s"})
     finally:
-        stack.down()
-        shutil.rmtree(state, ignore_errors=True)
+        stack.purge()
     return rows

@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 sw=".venv/bin/smartwatch"
 state=".stack/demo"
-$sw stack down --state-dir "$state" >/dev/null && rm -rf "$state"  # a fresh demo each time
+$sw stack purge --state-dir "$state" >/dev/null  # a fresh demo each time
 trap '$sw stack down --state-dir "$state"' EXIT
 $sw stack up --detach --state-dir "$state"
 echo

@@ -107,7 +107,7 @@ def stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
         st.down()
         left = st.leftovers()
         if request.session.testsfailed == 0:  # keep the logs of a failed run to read
-            shutil.rmtree(state, ignore_errors=True)
+            st.purge()
         assert not left, f"processes left running after the test session: {left}"
 
 

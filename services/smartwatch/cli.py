@@ -52,6 +52,9 @@ def cmd_stack(args: argparse.Namespace) -> int:
     if args.action == "down":
         stack.down(only=args.only, report=print)
         return 0
+    if args.action == "purge":
+        stack.purge(report=print)
+        return 0
     if args.action == "leftovers":
         found = stack.leftovers()
         for pid, line in found:
@@ -342,9 +345,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="smartwatch", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     stack = sub.add_parser("stack", help="run the local stack (Kafka, Postgres, kube-apiserver)")
-    stack.add_argument("action", choices=["up", "down", "status", "leftovers"],
+    stack.add_argument("action", choices=["up", "down", "status", "leftovers", "purge"],
                        help="up: start (and stay until Ctrl-C unless --detach); down: stop; "
-                            "status: report; leftovers: list processes still running from it")
+                            "status: report; leftovers: list processes still running from it; "
+                            "purge: stop and delete all its data")
     stack.add_argument("--only", type=_components, default=COMPONENTS,
                        help=f"comma-separated subset of {','.join(COMPONENTS)}")
     stack.add_argument("--detach", action="store_true", help="up: return once everything is up")

@@ -38,7 +38,10 @@ def state():
     yield path
     for pid, _ in leftovers(str(path)):  # never leave anything behind, even on failure
         os.kill(pid, signal.SIGKILL)
-    subprocess.run(["rm", "-rf", str(path)], check=False)
+    from smartwatch.settings import Settings
+    from smartwatch.stack import Stack
+
+    Stack(Settings(), path).purge()
 
 
 def _wait_for_line(proc: subprocess.Popen, text: str, timeout: float = 240) -> list[str]:
@@ -86,3 +89,29 @@ def test_ctrl_c_during_start_up_stops_what_was_started(state: Path) -> None:
     up.communicate(timeout=120)
     assert up.returncode == 130
     assert leftovers(str(state)) == []
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only as root does Postgres run as another user")
+def test_postgres_runs_when_the_state_folder_is_private(tmp_path) -> None:
+    """A checkout under a private folder (0700, as a home folder): Postgres, which runs as the
+    `postgres` user, gets its folder in the temporary directory, and purge removes it."""
+    import psycopg2
+
+    from smartwatch.settings import Settings
+    from smartwatch.stack import Stack
+
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    stack = Stack(Settings(kafka_bootstrap=None, postgres_dsn=None, kubeconfig=None),
+                  private / "state")
+    try:
+        stack.up(only=("postgres",))
+        moved = Path((private / "state" / "postgres" / "server-dir").read_text().strip())
+        assert moved.is_dir()
+        with psycopg2.connect(stack.status()["postgres_dsn"]) as conn, conn.cursor() as cur:
+            cur.execute("SELECT 1")
+            assert cur.fetchone() == (1,)
+        assert stack.leftovers(), "leftovers must see the running server"
+    finally:
+        stack.purge()
+    assert stack.leftovers() == [] and not moved.exists()

@@ -139,6 +139,18 @@ class Stack:
                 "quarantine": s.quarantine_uri or f"file://{self.state / 'quarantine'}",
                 "checkpoint": s.checkpoint_uri or f"file://{self.state / 'checkpoints' / 'landing'}"}
 
+    def purge(self, report=lambda line: None) -> None:
+        """Stop everything and delete the state folder, with the Postgres folder placed
+        outside it when the checkout was out of the postgres user's reach."""
+        import shutil
+
+        self.down(report=report)
+        moved = self.state / "postgres" / "server-dir"
+        if moved.exists():
+            shutil.rmtree(moved.read_text().strip(), ignore_errors=True)
+        shutil.rmtree(self.state, ignore_errors=True)
+        report(f"deleted {self.state}")
+
     # -- status ----------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
         records = self._load()

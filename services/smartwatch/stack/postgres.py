@@ -3,10 +3,12 @@ password over TCP on the loopback address (the local socket is for the stack its
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pwd
 import secrets
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -27,18 +29,35 @@ class Postgres:
         self.data = self.dir / "data"
         self.sockets = self.dir / "run"
 
+    def _place_server(self, user: str | None) -> None:
+        """Data and socket folders: in the state folder, unless the unprivileged user Postgres
+        runs as cannot reach it (a checkout under a private home folder): then in a folder of
+        the temporary directory named after the state folder, noted in `server-dir`."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        server = self.dir
+        if user is not None:
+            entry = pwd.getpwnam(user)
+            os.chown(self.dir, entry.pw_uid, entry.pw_gid)
+            if not self._reachable(user):
+                digest = hashlib.sha256(str(self.dir).encode()).hexdigest()[:12]
+                server = Path(tempfile.gettempdir()) / f"smartwatch-postgres-{digest}"
+                server.mkdir(mode=0o700, exist_ok=True)
+                os.chown(server, entry.pw_uid, entry.pw_gid)
+                (self.dir / "server-dir").write_text(f"{server}\n")
+        self.server = server
+        self.data = server / "data"
+        self.sockets = server / "run"
+        self.sockets.mkdir(parents=True, exist_ok=True)
+        if user is not None:
+            os.chown(self.sockets, pwd.getpwnam(user).pw_uid, pwd.getpwnam(user).pw_gid)
+
     def start(self, previous: dict[str, Any] | None) -> dict[str, Any]:
         bindir = toolchain.postgres_bin_dir()
         user = unprivileged_user()
-        self.sockets.mkdir(parents=True, exist_ok=True)
-        if user is not None:
-            entry = pwd.getpwnam(user)
-            for path in (self.dir, self.sockets):
-                os.chown(path, entry.pw_uid, entry.pw_gid)
-            self._check_reachable(user)
-        log = self.dir / "postgres.log"
+        self._place_server(user)
+        log = self.dir / "postgres.log"  # opened by us: any folder will do
         if not (self.data / "PG_VERSION").exists():
-            pwfile = self.dir / "superuser.pw"  # initdb wants one; local access is by socket
+            pwfile = self.server / "superuser.pw"  # initdb wants one; local access is by socket
             pwfile.write_text(secrets.token_urlsafe(24))
             if user is not None:
                 os.chown(pwfile, pwd.getpwnam(user).pw_uid, -1)
@@ -52,7 +71,9 @@ class Postgres:
         proc = spawn([bindir / "postgres", "-D", self.data, "-p", str(port),
                       "-c", "listen_addresses=127.0.0.1",
                       "-c", f"unix_socket_directories={self.sockets}",
-                      "-c", "max_connections=200"], log, user=user)
+                      "-c", "max_connections=200",
+                      # Names the state folder in the command line, for `stack leftovers`.
+                      "-c", f"smartwatch.state={self.dir}"], log, user=user)
         wait_until(lambda: self._socket_query("SELECT 1", port) is not None, 60,
                    "Postgres", proc, log)
         password = self._ensure_role_and_database(port)
@@ -71,15 +92,9 @@ class Postgres:
             return False
 
     # -- internals ---------------------------------------------------------------------------
-    def _check_reachable(self, user: str) -> None:
-        ok = subprocess.run(["runuser", "-u", user, "--", "test", "-w", str(self.dir)],
-                            capture_output=True).returncode == 0
-        if not ok:
-            raise RuntimeError(
-                f"Postgres runs as the user {user!r} (it refuses root), who cannot reach "
-                f"{self.dir}: make the checkout's parent folders world-searchable (chmod o+x) "
-                "or set SMARTWATCH_STATE_DIR to a folder that user can write"
-            )
+    def _reachable(self, user: str) -> bool:
+        return subprocess.run(["runuser", "-u", user, "--", "test", "-w", str(self.dir)],
+                              capture_output=True).returncode == 0
 
     def _socket_query(self, sql: str, port: int) -> Any:
         import psycopg2
