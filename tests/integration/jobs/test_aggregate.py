@@ -193,6 +193,15 @@ def test_rerun_gives_identical_figures(world, spark, postgres_dsn):
     assert _stored(postgres_dsn, world["tag"], "daily") == before["daily"]
 
 
+def test_jdbc_load_gives_the_same_rows_as_copy(world, spark, postgres_dsn):
+    from smartwatch_jobs import aggregate as agg
+
+    before = _stored(postgres_dsn, world["tag"], "weekly")
+    agg.run_window(spark, f"file://{world['lake']}", postgres_dsn, agg.align("weekly", *WINDOW),
+                   load="jdbc")
+    assert _stored(postgres_dsn, world["tag"], "weekly") == before
+
+
 def test_failure_in_the_middle_of_a_write_keeps_previous_rows(world, spark, postgres_dsn,
                                                               monkeypatch):
     from smartwatch_jobs import aggregate as agg
