@@ -106,9 +106,11 @@ def run() -> list[dict[str, object]]:
         t0 = time.perf_counter()
         result = agg.run_window(spark, f"file://{lake}", dsn, window)
         spark_s = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        jdbc = agg.run_window(spark, f"file://{lake}", dsn, window, load="jdbc")
-        jdbc_s = time.perf_counter() - t0
+        loads = {}
+        for load in ("copy", "jdbc"):  # warm, one after the other: the bulk load compared
+            t0 = time.perf_counter()
+            agg.run_window(spark, f"file://{lake}", dsn, window, load=load)
+            loads[load] = time.perf_counter() - t0
         rows += [
             {"case": f"DuckDB, daily figures of {EVENTS:,} events ({duck_rows:,} rows)",
              "value": round(duck_s, 1), "unit": "s"},
@@ -116,8 +118,10 @@ def run() -> list[dict[str, object]]:
              "value": round(spark_s, 1), "unit": "s"},
             {"case": "Spark job / DuckDB", "value": round(spark_s / duck_s, 1), "unit": "x",
              "target": "<= 5"},
-            {"case": f"the same window again, JDBC batched inserts instead of COPY "
-                     f"({jdbc.rows:,} rows)", "value": round(jdbc_s, 1), "unit": "s"},
+            {"case": "the same window again (warm), loaded with COPY",
+             "value": round(loads["copy"], 1), "unit": "s"},
+            {"case": "the same window again (warm), loaded with JDBC batched inserts",
+             "value": round(loads["jdbc"], 1), "unit": "s"},
         ]
 
         # History is clean now; one new day arrives.
