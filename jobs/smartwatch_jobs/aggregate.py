@@ -125,10 +125,6 @@ def measures(df: DataFrame, granularity: str) -> DataFrame:
             .select(*KEYS[granularity], *MEASURES))
 
 
-def aggregate(events: DataFrame, owners: DataFrame, window: AggWindow) -> DataFrame:
-    return aggregate_unique(dedup(events), owners, window)
-
-
 def aggregate_unique(unique: DataFrame, owners: DataFrame, window: AggWindow) -> DataFrame:
     period = PERIOD_COLUMN[window.granularity]
     local = localise(unique, owners)
