@@ -9,7 +9,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from smartwatch.stack.process import free_port, port_open, spawn, wait_until
+from smartwatch.stack.process import reuse_port, spawn, wait_until
 
 
 class Api:
@@ -25,8 +25,7 @@ class Api:
         if not self.token_file.exists():
             self.token_file.write_text(secrets.token_urlsafe(32))
             self.token_file.chmod(0o600)
-        old = (previous or {}).get("port")
-        port = old if old and not port_open("127.0.0.1", old) else free_port()
+        port = reuse_port(previous, "port")
         env = {**os.environ, "SMARTWATCH_KAFKA_BOOTSTRAP": kafka_bootstrap,
                "SMARTWATCH_POSTGRES_DSN": postgres_dsn, "SMARTWATCH_API_AUTH": str(auth).lower()}
         env.pop("SMARTWATCH_ADMIN_TOKEN", None)

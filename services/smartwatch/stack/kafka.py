@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from smartwatch import toolchain
-from smartwatch.stack.process import free_port, port_open, spawn, wait_until
+from smartwatch.stack.process import port_open, reuse_port, spawn, wait_until
 
 LOG4J2_PROPERTIES = """\
 status = warn
@@ -64,7 +64,7 @@ class Kafka:
         java = toolchain.java_bin()
         data = self.dir / "data"
         self.dir.mkdir(parents=True, exist_ok=True)
-        port, cport = _reuse_ports(previous, ("port", "controller_port"))
+        port, cport = reuse_port(previous, "port"), reuse_port(previous, "controller_port")
         props = self.dir / "server.properties"
         props.write_text(server_properties(data, port, cport))
         log4j = self.dir / "log4j2.properties"
@@ -113,13 +113,3 @@ async def ensure_topics(bootstrap: str, topics: dict[str, int], timeout: float =
             await admin.create_topics(missing)
     finally:
         await admin.close()
-
-
-def _reuse_ports(previous: dict[str, Any] | None, keys: tuple[str, ...]) -> list[int]:
-    """The ports of the previous run when they are still free (so data that remembers its
-    address stays valid), otherwise new free ports."""
-    ports = []
-    for key in keys:
-        old = (previous or {}).get(key)
-        ports.append(old if old and not port_open("127.0.0.1", old) else free_port())
-    return ports

@@ -14,14 +14,9 @@ from typing import Any
 import yaml
 
 from smartwatch import toolchain
-from smartwatch.stack.process import free_port, port_open, spawn, wait_until
+from smartwatch.stack.process import reuse_port, spawn, wait_until
 
 ADMIN_USER = "smartwatch-admin"
-
-
-def _reuse(previous: dict[str, Any] | None, key: str) -> int:
-    old = (previous or {}).get(key)
-    return old if old and not port_open("127.0.0.1", old) else free_port()
 
 
 class Etcd:
@@ -33,7 +28,7 @@ class Etcd:
     def start(self, previous: dict[str, Any] | None) -> dict[str, Any]:
         binary = toolchain.etcd_bin()
         self.dir.mkdir(parents=True, exist_ok=True)
-        client, peer = _reuse(previous, "port"), _reuse(previous, "peer_port")
+        client, peer = reuse_port(previous, "port"), reuse_port(previous, "peer_port")
         log = self.dir / "etcd.log"
         proc = spawn([binary, "--name=default", f"--data-dir={self.dir / 'data'}",
                       f"--listen-client-urls=http://127.0.0.1:{client}",
@@ -68,7 +63,7 @@ class KubeApiserver:
 
     def start(self, previous: dict[str, Any] | None, etcd: dict[str, Any]) -> dict[str, Any]:
         binary = toolchain.kube_bin("kube-apiserver")
-        port = _reuse(previous, "port")
+        port = reuse_port(previous, "port")
         if not (self.certs / "ca.crt").exists():
             write_certificates(self.certs)
         c = self.certs

@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import quote
 
 from smartwatch import toolchain
-from smartwatch.stack.process import free_port, port_open, spawn, unprivileged_user, wait_until
+from smartwatch.stack.process import reuse_port, spawn, unprivileged_user, wait_until
 
 DATABASE = "smartwatch"
 ROLE = "smartwatch"
@@ -66,8 +66,7 @@ class Postgres:
                           f"--pwfile={pwfile}"], log, user=user)
             if init.wait(timeout=120) != 0:
                 raise RuntimeError(f"initdb failed; see {log}")
-        old = (previous or {}).get("port")
-        port = old if old and not port_open("127.0.0.1", old) else free_port()
+        port = reuse_port(previous, "port")
         proc = spawn([bindir / "postgres", "-D", self.data, "-p", str(port),
                       "-c", "listen_addresses=127.0.0.1",
                       "-c", f"unix_socket_directories={self.sockets}",

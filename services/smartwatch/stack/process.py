@@ -32,6 +32,13 @@ def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
         return False
 
 
+def reuse_port(previous: dict | None, key: str) -> int:
+    """The port of the previous run when it is still free (data that remembers its address
+    stays valid), otherwise a new free port."""
+    old = (previous or {}).get(key)
+    return int(old) if old and not port_open("127.0.0.1", int(old)) else free_port()
+
+
 def unprivileged_user() -> str | None:
     """The user to run Postgres as: None for a normal caller, `postgres` for root."""
     if os.geteuid() != 0:
