@@ -16,6 +16,7 @@ Unknown fields are ignored. Numbers must be JSON numbers (a numeric string is a 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import math
@@ -194,6 +195,20 @@ class CanonicalEvent(BaseModel):
 FIELD_NAMES = tuple(CanonicalEvent.model_fields)
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class _AcceptedBase:
+    def to_json(self) -> bytes:
+        """The Kafka record value, as CanonicalEvent.to_json gives it."""
+        return orjson.dumps(self)
+
+
+# What the API's hot path builds for an accepted reading: CanonicalEvent's fields in its order,
+# already validated, without a pydantic model's construction cost (orjson writes a dataclass
+# in field order, enums as their values, datetimes as RFC 3339).
+AcceptedEvent = dataclasses.make_dataclass(
+    "AcceptedEvent", FIELD_NAMES, bases=(_AcceptedBase,), frozen=True, slots=True)
+
+
 # --- shapes -------------------------------------------------------------------------------------
 LEGACY_A = {"hr": "heart_rate_bpm", "state": "sleep_state", "timestamp": "measured_at"}
 LEGACY_B = {"Device ID": "device_id", "Heart Rate": "heart_rate_bpm", "Step Count": "steps",
@@ -210,7 +225,10 @@ def detect_shape(raw: Mapping[str, Any]) -> str:
 
 def rename(raw: Mapping[str, Any]) -> dict[str, Any]:
     """The legacy shapes' fields under canonical names; other fields pass through."""
-    mapping = {"legacy_a": LEGACY_A, "legacy_b": LEGACY_B}.get(detect_shape(raw), {})
+    shape = detect_shape(raw)
+    if shape == "canonical":
+        return raw if isinstance(raw, dict) else dict(raw)
+    mapping = LEGACY_A if shape == "legacy_a" else LEGACY_B
     return {mapping.get(k, k): v for k, v in raw.items()}
 
 
@@ -294,7 +312,7 @@ ZoneLookup = Callable[[str], str | None]
 
 
 def to_canonical(raw: Any, owner_zone: ZoneLookup, *, received_at: dt.datetime,
-                 max_past: dt.timedelta, max_future: dt.timedelta) -> CanonicalEvent:
+                 max_past: dt.timedelta, max_future: dt.timedelta) -> AcceptedEvent:
     """Validate and normalise one decoded JSON value. Raises EventRejected."""
     if not isinstance(raw, dict):
         raise EventRejected([{"field": "event", "reason": f"an event is a JSON object, "
@@ -319,7 +337,7 @@ def to_canonical(raw: Any, owner_zone: ZoneLookup, *, received_at: dt.datetime,
     event_id = event.event_id or derive_event_id(event.device_id, measured_at, hr, event.steps,
                                                  event.sleep_state)
     # Every value was validated above: build without validating again (the hot path).
-    return CanonicalEvent.model_construct(
+    return AcceptedEvent(
         schema_version=SCHEMA_VERSION, event_id=event_id, device_id=event.device_id,
         measured_at=measured_at, heart_rate_bpm=hr, steps=event.steps,
         sleep_state=event.sleep_state, time_source=source, time_zone=zone, received_at=received_at)
@@ -399,6 +417,7 @@ def markdown_docs() -> str:
 __all__ = [
     "ASLEEP_STATES",
     "SCHEMA_VERSION",
+    "AcceptedEvent",
     "CanonicalEvent",
     "EventIn",
     "EventRejected",

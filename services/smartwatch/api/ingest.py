@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from smartwatch.events import CanonicalEvent, EventRejected, rename, to_canonical
+from smartwatch.events import AcceptedEvent, EventRejected, rename, to_canonical
 
 JSON_TYPES = {"application/json"}
 # Types that clients of the prototype sent JSON with (requests' data=, curl -d): /stream reads
@@ -28,19 +28,24 @@ class BodyError(Exception):
         self.reason = reason
 
 
-@dataclass
+@dataclass(slots=True)
 class Item:
-    """One event of the body: its decoded value (or None) and its raw text."""
+    """One event of the body: its decoded value (or None) and its raw bytes. The raw text is
+    made only for a rejected event (the dead letter keeps it)."""
 
     index: int
-    raw: str
+    source: bytes
     value: Any = None
     error: dict[str, str] | None = None
+
+    @property
+    def raw(self) -> str:
+        return self.source.decode("utf-8", errors="replace")
 
 
 @dataclass
 class Outcome:
-    accepted: list[CanonicalEvent] = field(default_factory=list)
+    accepted: list[AcceptedEvent] = field(default_factory=list)
     rejected: list[tuple[Item, list[dict[str, str]]]] = field(default_factory=list)
 
 
@@ -89,7 +94,17 @@ def _split_json(body: bytes) -> list[Item]:
         value = [value]
     if not isinstance(value, list):
         raise BodyError(400, "a JSON body is an array of event objects (or one object)")
-    return [Item(i, orjson.dumps(v).decode(), v) for i, v in enumerate(value)]
+    return [_JsonItem(i, b"", v) for i, v in enumerate(value)]
+
+
+class _JsonItem(Item):
+    """An element of a JSON array: its raw text is its value written back as JSON."""
+
+    __slots__ = ()
+
+    @property
+    def raw(self) -> str:
+        return orjson.dumps(self.value).decode()
 
 
 def _split_ndjson(body: bytes) -> list[Item]:
@@ -100,17 +115,14 @@ def _split_ndjson(body: bytes) -> list[Item]:
             continue
         index = len(items)
         try:
-            text = line.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            items.append(Item(index, line.decode("utf-8", errors="replace"),
-                              error={"field": "event", "reason":
-                                     f"line is not valid UTF-8 (byte {exc.start})"}))
-            continue
-        try:
-            items.append(Item(index, text, orjson.loads(line)))
+            items.append(Item(index, line, orjson.loads(line)))
         except orjson.JSONDecodeError as exc:
-            items.append(Item(index, text, error={"field": "event",
-                                                  "reason": f"line is not valid JSON: {exc}"}))
+            try:
+                line.decode("utf-8")
+                reason = f"line is not valid JSON: {exc}"
+            except UnicodeDecodeError as uni:
+                reason = f"line is not valid UTF-8 (byte {uni.start})"
+            items.append(Item(index, line, error={"field": "event", "reason": reason}))
     return items
 
 
