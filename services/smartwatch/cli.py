@@ -307,6 +307,21 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
                      args.dirty)
 
 
+def cmd_operator(args: argparse.Namespace) -> int:
+    from smartwatch_operator.main import run
+
+    kubeconfig = args.kubeconfig or get_settings().kubeconfig
+    if kubeconfig is None and not args.in_cluster:
+        found = Stack(get_settings(), args.state_dir).status().get("kubeconfig")
+        if not found:
+            print("smartwatch operator: no kubeconfig: give --kubeconfig, set "
+                  "SMARTWATCH_KUBECONFIG, or start the local stack (smartwatch stack up)",
+                  file=sys.stderr)
+            return 2
+        kubeconfig = Path(found)
+    return run(args, kubeconfig)
+
+
 def cmd_query(args: argparse.Namespace) -> int:
     from smartwatch.aggregates import query
 
@@ -424,6 +439,15 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("--target-mib", type=int, default=128, help="size of a compacted file")
     comp.add_argument("--state-dir", default=None, help=state_help)
     comp.set_defaults(func=cmd_compact)
+
+    from smartwatch_operator.main import add_arguments as operator_arguments
+
+    opp = sub.add_parser("operator", help="the AggregationSchedule operator (kopf)",
+                         description="Turns each due window of every AggregationSchedule into "
+                                     "one SparkApplication (docs/operator.md).")
+    operator_arguments(opp)
+    opp.add_argument("--state-dir", default=None, help=state_help)
+    opp.set_defaults(func=cmd_operator)
 
     events = sub.add_parser("events", help="the canonical event model")
     events.add_argument("action", choices=["docs", "schema"],

@@ -1,9 +1,11 @@
-"""The pins that must agree do agree: versions.env, pyproject.toml and uv.lock."""
+"""The pins that must agree do agree: versions.env, pyproject.toml, uv.lock and the
+AggregationSchedule CRD's Spark defaults."""
 
 import re
 import tomllib
 
 import pytest
+import yaml
 
 from smartwatch.toolchain import REPO_ROOT, versions
 
@@ -37,3 +39,13 @@ def test_every_pin_is_a_plain_version() -> None:
     for name, value in versions().items():
         if name.endswith("_VERSION") or name == "POSTGRES_MAJOR":
             assert re.fullmatch(r"\d+(\.\d+)*", value), f"{name}={value!r}"
+
+
+def test_schedule_crd_spark_defaults_are_the_pins() -> None:
+    v = versions()
+    crd = yaml.safe_load((REPO_ROOT / "manifests" / "crds" / "aggregationschedules.smartwatch.dev.yaml")
+                         .read_text())
+    schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    spark = schema["properties"]["spec"]["properties"]["spark"]["properties"]
+    assert spark["image"]["default"] == v["SPARK_IMAGE"]
+    assert spark["sparkVersion"]["default"] == v["SPARK_VERSION"]

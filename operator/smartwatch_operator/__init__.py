@@ -1,0 +1,1 @@
+"""The AggregationSchedule operator: cron, windows, run names and SparkApplication bodies."""

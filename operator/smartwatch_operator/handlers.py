@@ -1,0 +1,176 @@
+"""The kopf side of the operator: an index of the schedules' SparkApplications, and one timer a
+schedule that carries out `reconcile.plan()`.
+
+Everything is registered on a registry built by `build_registry(config)`, so the settings are
+read once at start-up, and tests run the operator in-process (kopf's KopfRunner) with their
+own clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import kopf
+
+from smartwatch_operator import metrics, sparkapp
+from smartwatch_operator.reconcile import RUN_NOW_ANNOTATION, Plan, RunObserved, parse_time, plan
+from smartwatch_operator.windows import Window
+
+GROUP, VERSION, PLURAL = "smartwatch.dev", "v1alpha1", "aggregationschedules"
+SPARK_GROUP, SPARK_VERSION, SPARK_PLURAL = "sparkoperator.k8s.io", "v1beta2", "sparkapplications"
+MANAGED = {"app.kubernetes.io/managed-by": sparkapp.MANAGED_BY}
+
+log = logging.getLogger(__name__)
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclasses.dataclass
+class OperatorConfig:
+    """Settings read once at start-up. `clock` gives "now" to the scheduler (tests inject
+    their own); `tick` is how often each schedule is looked at, in seconds."""
+
+    kubeconfig: Path | None = None
+    tick: float = 2.0
+    clock: Callable[[], dt.datetime] = utc_now
+
+
+class KubeApi:
+    """The few calls the operator makes itself, on the official client, off the event loop."""
+
+    def __init__(self, kubeconfig: Path | None) -> None:
+        from kubernetes import client, config
+
+        if kubeconfig is None:
+            config.load_incluster_config()
+            self.api_client = client.ApiClient()
+        else:
+            self.api_client = config.new_client_from_config(config_file=str(kubeconfig))
+        self.custom = client.CustomObjectsApi(self.api_client)
+        self.errors = client.ApiException
+
+    async def create_run(self, body: dict[str, Any]) -> bool:
+        """Create a SparkApplication; False when it exists already (it is then the same run)."""
+        try:
+            await asyncio.to_thread(self.custom.create_namespaced_custom_object, SPARK_GROUP,
+                                    SPARK_VERSION, body["metadata"]["namespace"], SPARK_PLURAL,
+                                    body)
+            return True
+        except self.errors as exc:
+            if exc.status == 409:
+                return False
+            raise
+
+    async def delete_run(self, namespace: str, name: str) -> None:
+        try:
+            await asyncio.to_thread(self.custom.delete_namespaced_custom_object, SPARK_GROUP,
+                                    SPARK_VERSION, namespace, SPARK_PLURAL, name,
+                                    propagation_policy="Background")
+        except self.errors as exc:
+            if exc.status != 404:
+                raise
+
+    def connection(self) -> kopf.ConnectionInfo:
+        cfg = self.api_client.configuration
+        token = cfg.api_key.get("authorization") or cfg.api_key.get("BearerToken")
+        scheme, _, token = (token or "").partition(" ") if token and " " in token else ("", "", token)
+        return kopf.ConnectionInfo(
+            server=cfg.host, ca_path=cfg.ssl_ca_cert, insecure=not cfg.verify_ssl,
+            certificate_path=cfg.cert_file, private_key_path=cfg.key_file,
+            scheme=scheme or ("Bearer" if token else None), token=token or None)
+
+
+def _observed(body: kopf.Body) -> RunObserved:
+    status = body.get("status") or {}
+    app = status.get("applicationState") or {}
+    return RunObserved(name=body["metadata"]["name"], state=app.get("state", "") or "",
+                       message=app.get("errorMessage", "") or "",
+                       created=body["metadata"].get("creationTimestamp"),
+                       finished=status.get("terminationTime"))
+
+
+def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
+    registry = kopf.OperatorRegistry()
+    state: dict[str, Any] = {}
+
+    @kopf.on.startup(registry=registry, id="configure")
+    def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+        # Events are posted by the handlers; kopf's own log lines are not.
+        settings.posting.level = logging.CRITICAL
+        settings.watching.server_timeout = 300
+        settings.persistence.finalizer = f"{GROUP}/operator"
+        state["kube"] = KubeApi(config.kubeconfig)
+
+    @kopf.on.login(registry=registry, id="login")
+    def login(**_: Any) -> kopf.ConnectionInfo:
+        if config.kubeconfig is None:
+            return kopf.login_with_service_account(**_)  # type: ignore[return-value]
+        return KubeApi(config.kubeconfig).connection()
+
+    @kopf.index(SPARK_GROUP, SPARK_VERSION, SPARK_PLURAL, labels=MANAGED, registry=registry,
+                id="schedule_runs")
+    def schedule_runs(body: kopf.Body, namespace: str, **_: Any) -> dict[tuple[str, str],
+                                                                         RunObserved]:
+        owners = [o["name"] for o in body["metadata"].get("ownerReferences") or []
+                  if o.get("kind") == sparkapp.SCHEDULE_KIND]
+        return {(namespace, owner): _observed(body) for owner in owners}
+
+    @kopf.timer(GROUP, VERSION, PLURAL, interval=config.tick, registry=registry, id="reconcile")
+    async def reconcile(body: kopf.Body, name: str, namespace: str, patch: kopf.Patch,
+                        memo: kopf.Memo, schedule_runs: kopf.Index, **_: Any) -> None:
+        t0 = time.perf_counter()
+        now = config.clock()
+        runs = {r.name: r for r in schedule_runs.get((namespace, name), [])}
+        # The status this operator wrote last, when the watch has not delivered it yet.
+        status = dict(body.get("status") or {})
+        mine = getattr(memo, "written", None)
+        if mine is not None and mine.get("revision", 0) > status.get("revision", 0):
+            status = mine
+        annotations = body["metadata"].get("annotations") or {}
+        result = plan(name, dict(body["spec"]), status, runs, now,
+                      created=parse_time(body["metadata"].get("creationTimestamp")),
+                      run_now=annotations.get(RUN_NOW_ANNOTATION),
+                      generation=body["metadata"].get("generation"))
+        await _carry_out(state["kube"], body, result, namespace)
+        new_status = result.status
+        if _changed(status, new_status):
+            new_status["revision"] = status.get("revision", 0) + 1
+            memo.written = new_status
+            for key in set(status) | set(new_status):
+                patch.status[key] = new_status.get(key)
+        if result.remove_run_now:
+            patch.metadata.annotations[RUN_NOW_ANNOTATION] = None
+        metrics.observe(body["spec"].get("granularity", ""), result,
+                        time.perf_counter() - t0)
+
+    return registry
+
+
+def _changed(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    return {k: v for k, v in old.items() if k != "revision"} != \
+        {k: v for k, v in new.items() if k != "revision"}
+
+
+async def _carry_out(kube: KubeApi, body: kopf.Body, result: Plan, namespace: str) -> None:
+    schedule = {"metadata": {"name": body["metadata"]["name"], "namespace": namespace,
+                             "uid": body["metadata"]["uid"]},
+                "spec": dict(body["spec"])}
+    for request in result.create:
+        window: Window = request.window
+        app = sparkapp.build(schedule, window, request.kind, request.attempt, request.fire_time)
+        created = await kube.create_run(app)
+        if not created:
+            log.info("%s exists already: the window's run was created before", request.name)
+    for run in result.delete:
+        await kube.delete_run(namespace, run)
+    for kind, reason, message in result.events:
+        kopf.event(body, type=kind, reason=reason, message=message)

@@ -1,0 +1,53 @@
+"""`smartwatch operator`: run the operator against a kubeconfig (the local stack's by default)
+or, in a cluster, with the pod's service account."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+import kopf
+from kopf._core.actions import loggers
+from prometheus_client import start_http_server
+
+from smartwatch_operator.handlers import OperatorConfig, build_registry
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--kubeconfig", type=Path, default=None,
+                        help="kubeconfig to use (default: the local stack's; in a pod, "
+                             "--in-cluster)")
+    parser.add_argument("--in-cluster", action="store_true",
+                        help="use the pod's service account")
+    scope = parser.add_mutually_exclusive_group()
+    scope.add_argument("--namespace", "-n", action="append", default=[],
+                       help="namespace to watch (repeat for more; globs allowed)")
+    scope.add_argument("--all-namespaces", "-A", action="store_true",
+                       help="watch every namespace")
+    parser.add_argument("--peering", default=None,
+                        help="ClusterKopfPeering / KopfPeering name shared by the replicas "
+                             "(default: run standalone, one replica)")
+    parser.add_argument("--tick", type=float, default=2.0,
+                        help="seconds between two looks at each schedule (default 2)")
+    parser.add_argument("--liveness-port", type=int, default=8080,
+                        help="port of /healthz (0: none)")
+    parser.add_argument("--metrics-port", type=int, default=9090,
+                        help="port of the Prometheus /metrics (0: none)")
+    parser.add_argument("--log-format", choices=["full", "json"], default="full")
+
+
+def run(args: argparse.Namespace, kubeconfig: Path | None) -> int:
+    loggers.configure(log_format=loggers.LogFormat.JSON if args.log_format == "json"
+                      else loggers.LogFormat.FULL)
+    logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+    if args.metrics_port:
+        start_http_server(args.metrics_port)
+    config = OperatorConfig(kubeconfig=None if args.in_cluster else kubeconfig, tick=args.tick)
+    kopf.run(registry=build_registry(config),
+             standalone=args.peering is None, peering_name=args.peering,
+             clusterwide=args.all_namespaces or not args.namespace,
+             namespaces=args.namespace,
+             liveness_endpoint=(f"http://0.0.0.0:{args.liveness_port}/healthz"
+                                if args.liveness_port else None))
+    return 0

@@ -1,0 +1,116 @@
+"""The SparkApplication (spark-operator `sparkoperator.k8s.io/v1beta2`) of one run
+(docs/operator.md, "Runs")."""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime
+from typing import Any
+
+from smartwatch_operator.naming import label_value, run_name
+from smartwatch_operator.windows import Window, lookback_span
+
+API_VERSION = "sparkoperator.k8s.io/v1beta2"
+SCHEDULE_API_VERSION = "smartwatch.dev/v1alpha1"
+SCHEDULE_KIND = "AggregationSchedule"
+MANAGED_BY = "smartwatch-operator"
+PREFIX = "smartwatch.dev/"
+
+
+class SpecError(ValueError):
+    """The schedule object lacks a field that the API server should have defaulted."""
+
+
+def _field(spec: dict[str, Any], path: str) -> Any:
+    value: Any = spec
+    for key in path.split("."):
+        if not isinstance(value, dict) or key not in value:
+            raise SpecError(f"spec.{path} is missing")
+        value = value[key]
+    return value
+
+
+def rfc3339(instant: datetime) -> str:
+    """An aware datetime as RFC 3339 in UTC with `Z`, to the second (`2026-11-28T01:30:00Z`)."""
+    if instant.tzinfo is None:
+        raise ValueError("the fire time must be timezone-aware")
+    return instant.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def _arguments(spec: dict[str, Any], window: Window, kind: str, name: str) -> list[str]:
+    """The entrypoint's arguments. Scheduled runs in lookback mode cover the window and the
+    `lookback` periods before it; scheduled runs in dirty mode are `--dirty`; backfill and
+    run-now runs cover exactly the window, whatever the mode."""
+    granularity = window.granularity
+    head = ["aggregate", "--granularity", granularity]
+    if kind == "s" and _field(spec, "mode") == "dirty":
+        return [*head, "--dirty", "--run-name", name]
+    if kind == "s":
+        start, end = lookback_span(window, int(_field(spec, "lookback")))
+    else:
+        start, end = window.start, window.end
+    return [*head, "--from", start.isoformat(), "--to", end.isoformat(), "--run-name", name]
+
+
+def build(schedule: dict[str, Any], window: Window, kind: str, attempt: int,
+          fire_time: datetime | None) -> dict[str, Any]:
+    """The SparkApplication body of one run of `schedule` (the AggregationSchedule as the API
+    server returns it, defaults filled in) for `window`.
+
+    Named by naming.run_name, in the schedule's namespace, owned by the schedule (controller),
+    labelled with schedule (naming.label_value of its name), granularity, window label, kind
+    and attempt, annotated with the fire time (when given) and the window's first and last
+    date. `spark.sql.session.timeZone` is always UTC (the job relies on it), overriding
+    spec.spark.sparkConf.
+    """
+    meta, spec = schedule["metadata"], schedule["spec"]
+    if window.granularity != _field(spec, "granularity"):
+        raise SpecError(f"a {window.granularity} window for a {spec['granularity']} schedule")
+    name = run_name(meta["name"], kind, window, attempt)
+    annotations = {f"{PREFIX}window-start": window.start.isoformat(),
+                   f"{PREFIX}window-end": window.end.isoformat()}
+    if fire_time is not None:
+        annotations = {f"{PREFIX}fire-time": rfc3339(fire_time), **annotations}
+    env = [{"name": "SMARTWATCH_POSTGRES_DSN",
+            "valueFrom": {"secretKeyRef": {"name": _field(spec, "postgres.secretName"),
+                                           "key": _field(spec, "postgres.key")}}},
+           {"name": "SMARTWATCH_LAKE_URI", "value": _field(spec, "lake")}]
+    spark = _field(spec, "spark")
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "SparkApplication",
+        "metadata": {
+            "name": name,
+            "namespace": meta["namespace"],
+            "labels": {f"{PREFIX}schedule": label_value(meta["name"]),
+                       f"{PREFIX}granularity": window.granularity,
+                       f"{PREFIX}window": window.label,
+                       f"{PREFIX}kind": kind,
+                       f"{PREFIX}attempt": str(attempt),
+                       "app.kubernetes.io/managed-by": MANAGED_BY},
+            "annotations": annotations,
+            "ownerReferences": [{"apiVersion": SCHEDULE_API_VERSION, "kind": SCHEDULE_KIND,
+                                 "name": meta["name"], "uid": meta["uid"],
+                                 "controller": True, "blockOwnerDeletion": True}],
+        },
+        "spec": {
+            "type": "Python",
+            "pythonVersion": "3",
+            "mode": "cluster",
+            "image": _field(spec, "spark.image"),
+            "imagePullPolicy": "IfNotPresent",
+            "mainApplicationFile": _field(spec, "spark.mainApplicationFile"),
+            "sparkVersion": _field(spec, "spark.sparkVersion"),
+            "restartPolicy": {"type": "Never"},
+            "arguments": _arguments(spec, window, kind, name),
+            "sparkConf": {**spark.get("sparkConf", {}), "spark.sql.session.timeZone": "UTC"},
+            "driver": {"cores": _field(spec, "spark.driver.cores"),
+                       "memory": _field(spec, "spark.driver.memory"),
+                       "serviceAccount": _field(spec, "spark.serviceAccount"),
+                       "env": env},
+            "executor": {"cores": _field(spec, "spark.executor.cores"),
+                         "instances": _field(spec, "spark.executor.instances"),
+                         "memory": _field(spec, "spark.executor.memory"),
+                         "env": copy.deepcopy(env)},
+        },
+    }
