@@ -217,6 +217,7 @@ def plan(name: str, spec: Mapping[str, Any], status: Mapping[str, Any] | None,
 
     # 3. Fire times since the last one handled.
     last = parse_time(st.get("lastScheduleTime")) or min(created or now, now)
+    st["lastScheduleTime"] = iso(last)
     if not suspended:
         deadline = now - dt.timedelta(seconds=int(spec.get("startingDeadlineSeconds", 86400)))
         missed = sum(1 for _ in _bounded_fires(parsed.cron, parsed.zone, last, min(deadline, now),
@@ -266,7 +267,7 @@ def plan(name: str, spec: Mapping[str, Any], status: Mapping[str, Any] | None,
         active = sum(1 for (kind, _), r in records.items()
                      if kind == "b" and r["state"] in ("Pending", "Running", "Retrying"))
         labels = [w.label for w in windows]
-        while (not suspended and backfill_state["next"] is not None and active < max_concurrent):
+        while not suspended and backfill_state.get("next") and active < max_concurrent:
             index = labels.index(backfill_state["next"])
             records.setdefault(("b", windows[index].label), _record(windows[index], "b"))
             active += 1

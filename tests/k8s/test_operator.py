@@ -73,7 +73,7 @@ class Cluster:
 
     def finish(self, run: str, state: str, message: str = "") -> None:
         """Play spark-operator: the run ends COMPLETED or FAILED."""
-        status = {"applicationState": {"state": state, "errorMessage": message},
+        status = {"applicationState": {"state": state, "errorMessage": message}, "driverInfo": {},
                   "terminationTime": dt.datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
         self.custom.patch_namespaced_custom_object_status(*SPARK, self.ns, "sparkapplications",
                                                           run, {"status": status})
@@ -193,3 +193,219 @@ def test_a_new_schedule_creates_exactly_the_expected_run_at_a_dst_start(cluster,
     assert status["nextRunTime"] == "2026-03-30T00:30:00Z"
     assert ("Normal", "RunCreated", "daily-s20260328 for window 2026-03-28") in \
         cluster.events("daily")
+
+
+def _status(cluster: Cluster, name: str) -> dict:
+    return cluster.schedule(name).get("status") or {}
+
+
+def _condition(cluster: Cluster, name: str, kind: str) -> dict:
+    return next((c for c in _status(cluster, name).get("conditions", []) if c["type"] == kind),
+                {})
+
+
+def _records(cluster: Cluster, name: str) -> dict[str, dict]:
+    return {f"{r['kind']}:{r['window']}": r for r in _status(cluster, name).get("windows", [])}
+
+
+def _started(cluster: Cluster, name: str, key: str = "nextRunTime") -> Any:
+    return wait_for("the schedule's first status", lambda: _status(cluster, name).get(key))
+
+
+# Berlin is UTC+2 in June: "30 2 * * *" fires at 00:30 UTC for the day before.
+JUNE = "2026-06-01T00:00:00+00:00"
+
+
+def test_catch_up_after_downtime_runs_the_newest_fire_times_within_the_deadline(cluster, operator):
+    clock = Clock(JUNE)
+    with operator(clock):
+        cluster.create_schedule("daily", concurrencyPolicy="Allow",
+                                startingDeadlineSeconds=3 * 86400, maxCatchUp=2)
+        assert _started(cluster, "daily") == "2026-06-01T00:30:00Z"
+    # Down for five days: fire times Jun 1..6 at 00:30 UTC passed. Jun 1..3 are past the
+    # 3-day deadline (Jun 3 01:00); of Jun 4, 5 and 6, maxCatchUp keeps the newest two.
+    clock.set("2026-06-06T01:00:00+00:00")
+    with operator(clock):
+        wait_for("two runs", lambda: len(cluster.runs()) == 2)
+        stays("no more runs", lambda: sorted(cluster.runs()) ==
+              ["daily-s20260604", "daily-s20260605"], 1.5)
+        wait_for("the missed-runs event", lambda: any(
+            e[1] == "MissedRuns" and e[2].startswith("4 fire time(s)")
+            for e in cluster.events("daily")))
+    status = _status(cluster, "daily")
+    assert status["lastScheduleTime"] == "2026-06-06T00:30:00Z"
+    assert status["nextRunTime"] == "2026-06-07T00:30:00Z"
+
+
+def test_backfill_runs_every_window_once_with_at_most_max_concurrent(cluster, operator):
+    clock = Clock(JUNE)
+    expected = [f"daily-b202601{d:02d}" for d in range(1, 6)]
+    with operator(clock):
+        cluster.create_schedule("daily", backfill={"from": "2026-01-01", "to": "2026-01-05",
+                                                   "maxConcurrent": 2})
+        finished: list[str] = []
+        while len(finished) < len(expected):
+            active = wait_for("runs", lambda: sorted(set(cluster.runs()) - set(finished)))
+            stays("at most 2 active", lambda: len(set(cluster.runs()) - set(finished)) <= 2, 0.8)
+            assert len(active) <= 2
+            cluster.finish(active[0], "COMPLETED")
+            finished.append(active[0])
+            wait_for("the next run or the end", lambda: len(finished) == len(expected) or
+                     len(set(cluster.runs()) - set(finished)) == min(2, len(expected) -
+                                                                      len(finished)))
+        wait_for("backfill done", lambda: _status(cluster, "daily").get("backfill", {})
+                 .get("succeeded") == 5)
+    assert finished == expected
+    assert sorted(cluster.runs()) == expected[-3:]  # successfulRunsHistoryLimit defaults to 3
+    assert _status(cluster, "daily")["backfill"]["total"] == 5
+
+
+def test_suspend_holds_runs_and_resume_catches_up(cluster, operator):
+    clock = Clock(JUNE)
+    with operator(clock):
+        cluster.create_schedule("daily", suspend=True)
+        wait_for("Scheduled false", lambda: _condition(cluster, "daily", "Scheduled")
+                 .get("reason") == "Suspended")
+        clock.set("2026-06-01T00:31:00+00:00")
+        stays("no run while suspended", lambda: cluster.runs() == {}, 1.5)
+        cluster.patch_schedule("daily", {"spec": {"suspend": False}})
+        wait_for("the held run", lambda: list(cluster.runs()) == ["daily-s20260531"])
+        wait_for("Scheduled true", lambda: _condition(cluster, "daily", "Scheduled")
+                 .get("status") == "True")
+
+
+def test_forbid_lets_the_next_window_wait_for_the_active_run(cluster, operator):
+    clock = Clock(JUNE)
+    with operator(clock):
+        cluster.create_schedule("daily", concurrencyPolicy="Forbid")
+        _started(cluster, "daily")
+        clock.set("2026-06-01T00:31:00+00:00")
+        wait_for("the first run", lambda: list(cluster.runs()) == ["daily-s20260531"])
+        clock.set("2026-06-02T00:31:00+00:00")
+        stays("the second window waits", lambda: list(cluster.runs()) == ["daily-s20260531"])
+        assert _records(cluster, "daily")["s:2026-06-01"]["state"] == "Pending"
+        cluster.finish("daily-s20260531", "COMPLETED")
+        wait_for("the second run", lambda: "daily-s20260601" in cluster.runs())
+
+
+def test_replace_deletes_the_active_run_for_the_next_window(cluster, operator):
+    clock = Clock(JUNE)
+    with operator(clock):
+        cluster.create_schedule("daily", concurrencyPolicy="Replace")
+        _started(cluster, "daily")
+        clock.set("2026-06-01T00:31:00+00:00")
+        wait_for("the first run", lambda: list(cluster.runs()) == ["daily-s20260531"])
+        clock.set("2026-06-02T00:31:00+00:00")
+        wait_for("the replacement", lambda: list(cluster.runs()) == ["daily-s20260601"])
+        wait_for("the record", lambda: _records(cluster, "daily")["s:2026-05-31"]["state"]
+                 == "Replaced")
+        assert any(e[1] == "RunReplaced" for e in cluster.events("daily"))
+
+
+def test_history_limits_delete_old_finished_runs(cluster, operator):
+    clock = Clock(JUNE)
+    with operator(clock):
+        cluster.create_schedule("daily", concurrencyPolicy="Allow", retry={"limit": 0},
+                                successfulRunsHistoryLimit=1, failedRunsHistoryLimit=1)
+        _started(cluster, "daily")
+        outcomes = [("2026-06-01", "daily-s20260531", "COMPLETED"),
+                    ("2026-06-02", "daily-s20260601", "COMPLETED"),
+                    ("2026-06-03", "daily-s20260602", "FAILED"),
+                    ("2026-06-04", "daily-s20260603", "FAILED")]
+        for day, run, state in outcomes:
+            clock.set(f"{day}T00:31:00+00:00")
+            wait_for(run, lambda run=run: run in cluster.runs())
+            cluster.finish(run, state, "executor lost" if state == "FAILED" else "")
+        wait_for("history trimmed", lambda: sorted(cluster.runs()) ==
+                 ["daily-s20260601", "daily-s20260603"])
+        wait_for("Failing", lambda: _condition(cluster, "daily", "Failing")
+                 .get("reason") == "RetriesExhausted")
+    records = _records(cluster, "daily")
+    assert [records[k]["state"] for k in sorted(records)] == \
+        ["Succeeded", "Succeeded", "Failed", "Failed"]
+
+
+def test_run_now_annotation_runs_that_window_once(cluster, operator):
+    clock = Clock(JUNE)
+    with operator(clock):
+        cluster.create_schedule("daily")
+        _started(cluster, "daily")
+        cluster.patch_schedule("daily", {"metadata": {"annotations": {
+            "smartwatch.dev/run-now": "2026-02-10"}}})
+        wait_for("the run", lambda: list(cluster.runs()) == ["daily-n20260210"])
+        wait_for("the annotation removed", lambda: "smartwatch.dev/run-now" not in
+                 (cluster.schedule("daily")["metadata"].get("annotations") or {}))
+        assert _status(cluster, "daily")["runNow"] == "2026-02-10"
+        cluster.finish("daily-n20260210", "COMPLETED")
+        cluster.patch_schedule("daily", {"metadata": {"annotations": {
+            "smartwatch.dev/run-now": "latest"}}})
+        wait_for("the latest window", lambda: "daily-n20260531" in cluster.runs())
+
+
+def test_an_operator_restart_after_creating_a_run_creates_no_duplicate(cluster, operator):
+    clock = Clock(JUNE)
+    with operator(clock):
+        cluster.create_schedule("daily")
+        _started(cluster, "daily")
+        clock.set("2026-06-01T00:31:00+00:00")
+        wait_for("the run", lambda: list(cluster.runs()) == ["daily-s20260531"])
+    # The operator died after creating the run but before its status was written.
+    cluster.custom.patch_namespaced_custom_object_status(
+        GROUP, VERSION, cluster.ns, PLURAL, "daily",
+        {"status": {"windows": None, "active": None, "revision": None,
+                    "lastScheduleTime": "2026-06-01T00:00:00Z"}})
+    with operator(clock):
+        wait_for("the record again", lambda: _records(cluster, "daily")
+                 .get("s:2026-05-31", {}).get("state") == "Running")
+        stays("one run", lambda: list(cluster.runs()) == ["daily-s20260531"], 1.5)
+        assert _status(cluster, "daily")["active"][0]["name"] == "daily-s20260531"
+
+
+def test_failed_windows_are_retried_with_backoff_and_status_follows(cluster, operator):
+    clock = Clock(JUNE)
+    with operator(clock):
+        cluster.create_schedule("daily", retry={"limit": 2, "backoffSeconds": 60})
+        _started(cluster, "daily")
+        clock.set("2026-06-01T00:31:00+00:00")
+        wait_for("the run", lambda: "daily-s20260531" in cluster.runs())
+        cluster.finish("daily-s20260531", "FAILED", "driver OOM")
+        record = wait_for("retrying", lambda: (r := _records(cluster, "daily")
+                                               .get("s:2026-05-31")) and
+                          r["state"] == "Retrying" and r)
+        assert record["nextAttemptTime"] == "2026-06-01T00:32:00Z"
+        failing = _condition(cluster, "daily", "Failing")
+        assert (failing["status"], failing["reason"]) == ("True", "Retrying")
+        assert _status(cluster, "daily")["recentFailures"][-1]["message"] == "driver OOM"
+        stays("no retry before the backoff", lambda: len(cluster.runs()) == 1, 1.0)
+        clock.set("2026-06-01T00:32:01+00:00")
+        wait_for("the first retry", lambda: "daily-s20260531-r1" in cluster.runs())
+        cluster.finish("daily-s20260531-r1", "FAILED", "driver OOM")
+        record = wait_for("retrying again", lambda: (r := _records(cluster, "daily")
+                                                     .get("s:2026-05-31")) and
+                          r.get("failures") == 2 and r)
+        assert record["nextAttemptTime"] == "2026-06-01T00:34:01Z"  # twice the backoff
+        clock.set("2026-06-01T00:34:02+00:00")
+        wait_for("the second retry", lambda: "daily-s20260531-r2" in cluster.runs())
+        cluster.finish("daily-s20260531-r2", "COMPLETED")
+        wait_for("succeeded", lambda: _status(cluster, "daily").get("lastSuccessfulWindow")
+                 == "2026-05-31")
+        wait_for("not failing", lambda: _condition(cluster, "daily", "Failing")
+                 .get("status") == "False")
+        events = cluster.events("daily")
+        assert sum(1 for e in events if e[1] == "RunFailed") == 2
+        assert ("Normal", "RunSucceeded", "daily-s20260531-r2 computed window 2026-05-31") in events
+
+
+def test_an_invalid_spec_is_reported_and_recovers_when_fixed(cluster, operator):
+    clock = Clock(JUNE)
+    with operator(clock):
+        cluster.create_schedule("daily", schedule="75 2 * * *")  # the form passes the server
+        ready = wait_for("Ready false", lambda: (c := _condition(cluster, "daily", "Ready"))
+                         and c["status"] == "False" and c)
+        assert ready["reason"] == "InvalidSpec" and "minute" in ready["message"]
+        assert any(e[1] == "InvalidSpec" for e in cluster.events("daily"))
+        cluster.patch_schedule("daily", {"spec": {"schedule": "30 2 * * *"}})
+        wait_for("Ready true", lambda: _condition(cluster, "daily", "Ready")
+                 .get("status") == "True")
+        clock.set("2026-06-01T00:31:00+00:00")
+        wait_for("the run", lambda: list(cluster.runs()) == ["daily-s20260531"])
