@@ -106,7 +106,7 @@ def run() -> list[dict[str, object]]:
                     c = to_canonical(e, lambda _: "Europe/Berlin", received_at=now,
                                      max_past=dt.timedelta(days=3650),
                                      max_future=dt.timedelta(days=1))
-                    records.append((d.encode(), json.dumps(c.model_dump(mode="json")).encode()))
+                    records.append((d.encode(), c.to_json()))
             single = work / f"{d}-single.json"
             single.write_text(json.dumps(_events(d, 1, 0)[0]))
             single_list.append(f"application/json {tokens[d]} {single}")

@@ -1,5 +1,5 @@
-"""The kopf side of the operator: an index of the schedules' SparkApplications, and one timer a
-schedule that carries out `reconcile.plan()`.
+"""The kopf side of the operator: an index of the schedules' SparkApplications, and one daemon
+a schedule that carries out `reconcile.plan()`.
 
 Everything is registered on a registry built by `build_registry(config)`, so the settings are
 read once at start-up, and tests run the operator in-process (kopf's KopfRunner) with their
@@ -40,7 +40,7 @@ class OperatorConfig:
     their own); `tick` is how often each schedule is looked at, in seconds."""
 
     kubeconfig: Path | None = None
-    tick: float = 2.0
+    tick: float = 1.0
     clock: Callable[[], dt.datetime] = utc_now
 
 
@@ -78,6 +78,15 @@ class KubeApi:
         except self.errors as exc:
             if exc.status != 404:
                 raise
+
+    async def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+        await asyncio.to_thread(self.custom.patch_namespaced_custom_object_status, GROUP,
+                                VERSION, namespace, PLURAL, name, {"status": status})
+
+    async def remove_annotation(self, namespace: str, name: str, key: str) -> None:
+        await asyncio.to_thread(self.custom.patch_namespaced_custom_object, GROUP, VERSION,
+                                namespace, PLURAL, name,
+                                {"metadata": {"annotations": {key: None}}})
 
     def connection(self) -> kopf.ConnectionInfo:
         cfg = self.api_client.configuration
@@ -124,33 +133,45 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
                   if o.get("kind") == sparkapp.SCHEDULE_KIND]
         return {(namespace, owner): _observed(body) for owner in owners}
 
-    @kopf.timer(GROUP, VERSION, PLURAL, interval=config.tick, registry=registry, id="reconcile")
-    async def reconcile(body: kopf.Body, name: str, namespace: str, patch: kopf.Patch,
-                        memo: kopf.Memo, schedule_runs: kopf.Index, **_: Any) -> None:
-        t0 = time.perf_counter()
-        now = config.clock()
-        runs = {r.name: r for r in schedule_runs.get((namespace, name), [])}
-        # The status this operator wrote last, when the watch has not delivered it yet.
-        status = dict(body.get("status") or {})
-        mine = getattr(memo, "written", None)
-        if mine is not None and mine.get("revision", 0) > status.get("revision", 0):
-            status = mine
-        annotations = body["metadata"].get("annotations") or {}
-        result = plan(name, dict(body["spec"]), status, runs, now,
-                      created=parse_time(body["metadata"].get("creationTimestamp")),
-                      run_now=annotations.get(RUN_NOW_ANNOTATION),
-                      generation=body["metadata"].get("generation"))
-        await _carry_out(state["kube"], body, result, namespace)
-        new_status = result.status
-        if _changed(status, new_status):
-            new_status["revision"] = status.get("revision", 0) + 1
-            memo.written = new_status
-            for key in set(status) | set(new_status):
-                patch.status[key] = new_status.get(key)
-        if result.remove_run_now:
-            patch.metadata.annotations[RUN_NOW_ANNOTATION] = None
-        metrics.observe(body["spec"].get("granularity", ""), result,
-                        time.perf_counter() - t0)
+    @kopf.daemon(GROUP, VERSION, PLURAL, registry=registry, id="schedule",
+                 cancellation_timeout=10)
+    async def schedule(body: kopf.Body, name: str, namespace: str, stopped: kopf.DaemonStopped,
+                       schedule_runs: kopf.Index, **_: Any) -> None:
+        """One loop a schedule. Each tick costs a comparison; the plan is made only when
+        something it depends on changed: the spec, the run-now annotation, a run's state, or
+        the time reached the next fire or retry."""
+        kube: KubeApi = state["kube"]
+        written: dict[str, Any] = {}
+        seen: tuple[Any, ...] | None = None
+        wake_at: dt.datetime | None = None
+        while not stopped:
+            now = config.clock()
+            store = schedule_runs.get((namespace, name), [])
+            annotations = body["metadata"].get("annotations") or {}
+            fingerprint = (body["metadata"].get("generation"), annotations.get(RUN_NOW_ANNOTATION),
+                           frozenset((r.name, r.state) for r in store))
+            if fingerprint != seen or wake_at is None or now >= wake_at:
+                t0 = time.perf_counter()
+                # The status this loop wrote last, when the watch has not delivered it yet.
+                status = dict(body.get("status") or {})
+                if written.get("revision", 0) > status.get("revision", 0):
+                    status = written
+                result = plan(name, dict(body["spec"]), status, {r.name: r for r in store}, now,
+                              created=parse_time(body["metadata"].get("creationTimestamp")),
+                              run_now=annotations.get(RUN_NOW_ANNOTATION),
+                              generation=body["metadata"].get("generation"))
+                await _carry_out(kube, body, result, namespace)
+                if _changed(status, result.status):
+                    result.status["revision"] = status.get("revision", 0) + 1
+                    await kube.patch_status(namespace, name, {
+                        k: result.status.get(k) for k in set(status) | set(result.status)})
+                    written = result.status
+                if result.remove_run_now:
+                    await kube.remove_annotation(namespace, name, RUN_NOW_ANNOTATION)
+                seen, wake_at = fingerprint, result.wake_at
+                metrics.observe(body["spec"].get("granularity", ""), result,
+                                time.perf_counter() - t0)
+            await stopped.wait(config.tick)
 
     return registry
 

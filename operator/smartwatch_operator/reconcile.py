@@ -63,6 +63,7 @@ class Plan:
     events: list[tuple[str, str, str]] = dataclasses.field(default_factory=list)
     remove_run_now: bool = False
     missed: int = 0
+    wake_at: dt.datetime | None = None  # when the plan may change with nothing else changing
 
 
 def iso(instant: dt.datetime) -> str:
@@ -386,4 +387,7 @@ def _finish(out: Plan, st: dict[str, Any], conditions: list[dict[str, Any]],
         c["type"]) if c["type"] in ("Ready", "Scheduled", "Failing") else 9)
     st["observedGeneration"] = generation
     out.status = st
+    times = [parse_time(st.get("nextRunTime"))] + [parse_time(r.get("nextAttemptTime"))
+                                                   for r in retrying]
+    out.wake_at = min((t for t in times if t is not None), default=None)
     return out

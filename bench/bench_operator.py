@@ -1,0 +1,160 @@
+"""The operator with 1,000 AggregationSchedules on the local kube-apiserver (real spark-operator
+CRD installed): every schedule's window falls due at the same instant (in four time zones), and
+each SparkApplication's creation time is compared with that instant. The operator runs as
+`smartwatch operator` in its own process, whose resident memory is sampled throughout.
+
+Targets: every due window created within 10 s of its due time; operator RSS under 200 MB.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import statistics
+import subprocess
+import threading
+import time
+import uuid
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from smartwatch.settings import Settings
+from smartwatch.stack import Stack
+from smartwatch.stack.kube import apply_crds, third_party_crd_candidates, third_party_crds
+from smartwatch.toolchain import REPO_ROOT
+
+SCHEDULES = int(os.environ.get("BENCH_OPERATOR_SCHEDULES", "1000"))
+ZONES = ("UTC", "Europe/Berlin", "America/New_York", "Asia/Tokyo")
+TICK = 1.0
+NS = "bench"
+GROUP, VERSION, PLURAL = "smartwatch.dev", "v1alpha1", "aggregationschedules"
+
+
+class RssSampler(threading.Thread):
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.peak, self.done = pid, 0, threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(0.5):
+            try:
+                text = Path(f"/proc/{self.pid}/status").read_text()
+            except OSError:
+                return
+            kib = int(next(line.split()[1] for line in text.splitlines()
+                           if line.startswith("VmRSS")))
+            self.peak = max(self.peak, kib)
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _schedule(i: int, due: dt.datetime) -> dict:
+    zone = ZONES[i % len(ZONES)]
+    local = due.astimezone(ZoneInfo(zone))
+    return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "AggregationSchedule",
+            "metadata": {"name": f"s{i:04d}"},
+            "spec": {"granularity": "daily", "schedule": f"{local.minute} {local.hour} * * *",
+                     "timeZone": zone, "lake": "s3a://lake/events",
+                     "postgres": {"secretName": "pg"}}}
+
+
+def run() -> list[dict[str, object]]:
+    crds = third_party_crds("spark-operator-2.5.2")
+    if crds is None:
+        raise RuntimeError("no spark-operator CRDs: looked in "
+                           + ", ".join(map(str, third_party_crd_candidates("spark-operator-2.5.2"))))
+    from kubernetes import client, config
+
+    state = REPO_ROOT / ".stack" / f"bench-operator-{uuid.uuid4().hex[:8]}"
+    stack = Stack(Settings(state_dir=state, kafka_bootstrap=None, postgres_dsn=None,
+                           kubeconfig=None))
+    operator = None
+    rows: list[dict[str, object]] = []
+    try:
+        stack.up(only=("kube-apiserver",))
+        kubeconfig = Path(stack.status()["kubeconfig"])
+        api = config.new_client_from_config(config_file=str(kubeconfig))
+        apply_crds(api, [REPO_ROOT / "manifests" / "crds" / "aggregationschedules.smartwatch.dev.yaml",
+                         *sorted(crds.glob("*.yaml"))])
+        client.CoreV1Api(api).create_namespace({"metadata": {"name": NS}})
+        custom = client.CustomObjectsApi(api)
+
+        log = open(state / "operator.log", "w")  # noqa: SIM115 (closed in finally)
+        operator = subprocess.Popen(
+            [str(REPO_ROOT / ".venv" / "bin" / "smartwatch"), "operator", "--kubeconfig",
+             str(kubeconfig), "--namespace", NS, "--tick", str(TICK), "--liveness-port", "0",
+             "--metrics-port", "0"], stdout=log, stderr=subprocess.STDOUT)
+        sampler = RssSampler(operator.pid)
+        sampler.start()
+
+        # The due instant: a whole minute far enough ahead for all schedules to be created.
+        now = dt.datetime.now(dt.UTC)
+        due = (now + dt.timedelta(seconds=60 + SCHEDULES * 0.02)).replace(second=0, microsecond=0) \
+            + dt.timedelta(minutes=1)
+        t0 = time.perf_counter()
+        for i in range(SCHEDULES):
+            custom.create_namespaced_custom_object(GROUP, VERSION, NS, PLURAL, _schedule(i, due))
+        created_in = time.perf_counter() - t0
+
+        def seen() -> int:
+            items = custom.list_namespaced_custom_object(GROUP, VERSION, NS, PLURAL)["items"]
+            return sum(1 for s in items if (s.get("status") or {}).get("nextRunTime"))
+
+        while seen() < SCHEDULES and dt.datetime.now(dt.UTC) < due:
+            time.sleep(1)
+        all_seen_in = time.perf_counter() - t0
+        # Idle: every schedule looked at each tick, nothing due.
+        idle_wait = (due - dt.datetime.now(dt.UTC)).total_seconds() - 5
+        cpu_idle = None
+        if idle_wait > 10:
+            c0, w0 = _cpu_seconds(operator.pid), time.perf_counter()
+            time.sleep(idle_wait)
+            cpu_idle = (_cpu_seconds(operator.pid) - c0) / (time.perf_counter() - w0)
+
+        deadline = due + dt.timedelta(seconds=60)
+        apps: list[dict] = []
+        while dt.datetime.now(dt.UTC) < deadline:
+            apps = custom.list_namespaced_custom_object(
+                "sparkoperator.k8s.io", "v1beta2", NS, "sparkapplications")["items"]
+            if len(apps) >= SCHEDULES:
+                break
+            time.sleep(1)
+        late = sorted((dt.datetime.fromisoformat(a["metadata"]["creationTimestamp"]
+                                                 .replace("Z", "+00:00")) - due).total_seconds()
+                      for a in apps)
+        fires = {a["metadata"]["annotations"].get("smartwatch.dev/fire-time") for a in apps}
+        time.sleep(2)
+        sampler.done.set()
+        rows += [
+            {"case": f"schedules created through the API ({SCHEDULES})",
+             "value": round(created_in, 1), "unit": "s"},
+            {"case": "all schedules have a status, from the first create",
+             "value": round(all_seen_in, 1), "unit": "s"},
+            {"case": f"operator CPU while idle ({SCHEDULES} schedules, tick {TICK:g} s)",
+             "value": round(100 * cpu_idle, 1) if cpu_idle is not None else "n/a",
+             "unit": "% of a core"},
+            {"case": "due windows with a SparkApplication within 60 s",
+             "value": len(apps), "unit": f"of {SCHEDULES}", "target": f"{SCHEDULES}"},
+            {"case": "fire-time annotations equal the due instant",
+             "value": str(fires == {due.strftime("%Y-%m-%dT%H:%M:%SZ")}), "unit": ""},
+            {"case": "creation after due time, p50 (creationTimestamp has 1 s resolution)",
+             "value": statistics.median(late) if late else "n/a", "unit": "s"},
+            {"case": "creation after due time, max", "value": max(late) if late else "n/a",
+             "unit": "s", "target": "<= 10"},
+            {"case": "operator peak RSS", "value": round(sampler.peak / 1024, 1), "unit": "MiB",
+             "target": "< 200 MB"},
+        ]
+    finally:
+        if operator is not None:
+            operator.send_signal(signal.SIGTERM)
+            try:
+                operator.wait(30)
+            except subprocess.TimeoutExpired:
+                operator.kill()
+                operator.wait()
+        stack.purge()
+    return rows
