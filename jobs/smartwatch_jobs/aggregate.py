@@ -40,6 +40,35 @@ class WindowError(ValueError):
     """An invalid window, reported before Spark starts."""
 
 
+class RunNameError(ValueError):
+    """An invalid --run-name, reported before Spark starts."""
+
+
+class RunConflict(RuntimeError):
+    """The run name is taken: its run succeeded (a name is used by one successful run), or a
+    newer attempt under the same name took it over while this one ran. Nothing is written."""
+
+
+RUN_NAME_MAX = 200
+
+
+def check_run_name(name: str) -> str:
+    """A run name: 1 to RUN_NAME_MAX printable characters, no whitespace."""
+    if not 1 <= len(name) <= RUN_NAME_MAX:
+        raise RunNameError(f"--run-name must have 1 to {RUN_NAME_MAX} characters, not {len(name)}")
+    bad = next((c for c in name if c.isspace() or not c.isprintable()), None)
+    if bad is not None:
+        raise RunNameError(f"--run-name {name!r} contains {bad!r}: "
+                           "give printable characters without whitespace")
+    return name
+
+
+def window_run_name(name: str, window: AggWindow) -> str:
+    """The run name of one window of a named --dirty run: NAME-<first day as YYYYMMDD>. The
+    windows of one dirty run are disjoint, so their first days differ."""
+    return f"{name}-{window.start:%Y%m%d}"
+
+
 @dataclass(frozen=True)
 class AggWindow:
     granularity: str
@@ -218,6 +247,57 @@ class RunResult:
     window: AggWindow
     rows: int
     events_without_owner: int
+    replaced: str | None = None  # the earlier unfinished or failed attempt this one took over
+
+
+def _describe(row) -> str:
+    granularity, start, end, status, started, finished = row
+    when = f"finished {finished:%Y-%m-%dT%H:%M:%SZ}" if finished else (
+        f"started {started:%Y-%m-%dT%H:%M:%SZ}")
+    return f"{status} ({granularity} {start}..{end}, {when})"
+
+
+_RUN_ROW = """SELECT granularity, window_from, window_to, status, started_at AT TIME ZONE 'UTC',
+                     finished_at AT TIME ZONE 'UTC' FROM aggregation_runs WHERE run = %s"""
+
+
+def refuse_succeeded(conn, runs: Iterable[str]) -> None:
+    """RunConflict if any of these names belongs to a run that succeeded (checked before any
+    work starts; claim_run checks again, atomically)."""
+    with conn.cursor() as cur:
+        for run in runs:
+            cur.execute(_RUN_ROW, (run,))
+            row = cur.fetchone()
+            if row is not None and row[3] == "succeeded":
+                raise RunConflict(f"run {run} already {_describe(row)}: a name is used by one "
+                                  "successful run; give another --run-name to recompute")
+
+
+def claim_run(conn, run: str, window: AggWindow, started: dt.datetime) -> str | None:
+    """Record the run as running, in its own transaction. A new name is inserted. A name whose
+    run failed, or never finished (still `running`: its driver died, or it still runs), is taken
+    over: the row is reset to this attempt, whose start time (`started_at`) is its token, so
+    the older attempt can no longer commit. A name whose run succeeded is refused (RunConflict).
+    Returns a description of the attempt taken over, if any."""
+    with conn, conn.cursor() as cur:
+        cur.execute(_RUN_ROW + " FOR UPDATE", (run,))
+        previous = cur.fetchone()
+        if previous is not None and previous[3] == "succeeded":
+            raise RunConflict(f"run {run} already {_describe(previous)}: a name is used by one "
+                              "successful run; give another --run-name to recompute")
+        cur.execute("""INSERT INTO aggregation_runs (run, granularity, window_from, window_to,
+                         started_at, status) VALUES (%s, %s, %s, %s, %s, 'running')
+                       ON CONFLICT (run) DO UPDATE SET granularity = EXCLUDED.granularity,
+                         window_from = EXCLUDED.window_from, window_to = EXCLUDED.window_to,
+                         started_at = EXCLUDED.started_at, finished_at = NULL,
+                         rows_written = NULL, events_without_owner = NULL, status = 'running',
+                         error = NULL
+                       WHERE aggregation_runs.status <> 'succeeded'""",
+                    (run, window.granularity, window.start, window.end, started))
+        if cur.rowcount != 1:  # inserted and succeeded by another attempt since the SELECT
+            raise RunConflict(f"run {run} already succeeded: a name is used by one successful "
+                              "run; give another --run-name to recompute")
+    return _describe(previous) if previous is not None else None
 
 
 def jdbc_target(dsn: str) -> tuple[str, dict[str, str]]:
@@ -233,9 +313,9 @@ def jdbc_target(dsn: str) -> tuple[str, dict[str, str]]:
 
 def replace_window_jdbc(conn, window: AggWindow, result: DataFrame, dsn: str, run: str,
                         computed_at: dt.datetime) -> int:
-    """The alternative bulk load, measured against COPY (docs/benchmarks.md): Spark's JDBC
+    """The bulk load on a cluster (measured against COPY in docs/benchmarks.md): Spark's JDBC
     writer with batched rewritten inserts into a staging table, then the same one-transaction
-    swap of the window. COPY is faster, so it is the default."""
+    swap of the window."""
     table = TABLE[window.granularity]
     period = PERIOD_COLUMN[window.granularity]
     columns = [*KEYS[window.granularity], *MEASURES]
@@ -256,10 +336,15 @@ def replace_window_jdbc(conn, window: AggWindow, result: DataFrame, dsn: str, ru
 
 
 def run_window(spark: SparkSession, lake: str, dsn: str, window: AggWindow,
-               run: str | None = None, load: str = "copy") -> RunResult:
-    """Compute one window and replace its rows; the run is recorded in aggregation_runs.
-    `load`: "copy" (CSV files and COPY, the default) or "jdbc" (Spark's JDBC writer)."""
+               run: str | None = None, load: str | None = None) -> RunResult:
+    """Compute one window and replace its rows; the run is recorded in aggregation_runs under
+    `run` (default: a new unique name; an existing name: see claim_run).
+    `load`: "copy" (CSV files and COPY) or "jdbc" (Spark's JDBC writer). By default COPY when
+    Spark runs in this process (local master: the CSV files are on this machine), JDBC on a
+    cluster, where executors write their files in their own pods."""
     import psycopg2
+
+    load = load or ("copy" if spark.sparkContext.master.startswith("local") else "jdbc")
 
     run = run or f"{window.granularity}-{window.start}-{window.end}-{uuid.uuid4().hex[:8]}"
     started = dt.datetime.now(dt.UTC)
@@ -267,11 +352,8 @@ def run_window(spark: SparkSession, lake: str, dsn: str, window: AggWindow,
     try:
         with conn:
             ensure_partitions(conn, window.start.year - 1, window.end.year + 1)
-            with conn.cursor() as cur:
-                cur.execute("""INSERT INTO aggregation_runs (run, granularity, window_from,
-                                 window_to, started_at, status) VALUES (%s, %s, %s, %s, %s,
-                                 'running')""",
-                            (run, window.granularity, window.start, window.end, started))
+        replaced = claim_run(conn, run, window, started)
+        mine = (run, started)  # this attempt's row: a newer attempt under the name replaces it
         staging = Path(tempfile.mkdtemp(prefix="smartwatch-agg-"))
         try:
             first, last = window.utc_dates
@@ -293,6 +375,13 @@ def run_window(spark: SparkSession, lake: str, dsn: str, window: AggWindow,
                     csv_files = sorted((staging / "out").glob("part-*.csv"))
                 orphans = unique.join(owners, "device_id", "left_anti").count()
             with conn:  # one transaction: the window's rows and the run's success
+                with conn.cursor() as cur:  # still ours? (locked until the commit)
+                    cur.execute("""SELECT 1 FROM aggregation_runs WHERE run = %s
+                                     AND started_at = %s AND status = 'running' FOR UPDATE""",
+                                mine)
+                    if cur.fetchone() is None:
+                        raise RunConflict(f"run {run} was taken over by a newer attempt under "
+                                          "the same name; this one wrote nothing")
                 if load == "jdbc" and result is not None:
                     written = replace_window_jdbc(conn, window, result, dsn, run, started)
                 else:
@@ -300,20 +389,21 @@ def run_window(spark: SparkSession, lake: str, dsn: str, window: AggWindow,
                 with conn.cursor() as cur:
                     cur.execute("""UPDATE aggregation_runs SET finished_at = now(),
                                      rows_written = %s, events_without_owner = %s,
-                                     status = 'succeeded' WHERE run = %s""",
-                                (written, orphans, run))
+                                     status = 'succeeded' WHERE run = %s AND started_at = %s""",
+                                (written, orphans, *mine))
         except BaseException as exc:
             conn.rollback()
-            with conn, conn.cursor() as cur:
+            with conn, conn.cursor() as cur:  # only this attempt's row, never a newer one's
                 cur.execute("""UPDATE aggregation_runs SET finished_at = now(), status = 'failed',
-                                 error = %s WHERE run = %s""", (repr(exc)[:2000], run))
+                                 error = %s WHERE run = %s AND started_at = %s
+                                 AND status = 'running'""", (repr(exc)[:2000], *mine))
             raise
         finally:
             shutil.rmtree(staging, ignore_errors=True)
             spark.catalog.clearCache()
     finally:
         conn.close()
-    return RunResult(run, window, written, orphans)
+    return RunResult(run, window, written, orphans, replaced)
 
 
 # --- dirty windows ------------------------------------------------------------------------------
@@ -351,9 +441,12 @@ def dates_of_devices(spark: SparkSession, lake: str, devices: list[str]) -> list
             .select("event_date").distinct().collect()]
 
 
-def run_dirty(spark: SparkSession, lake: str, dsn: str, granularity: str) -> list[RunResult]:
+def run_dirty(spark: SparkSession, lake: str, dsn: str, granularity: str,
+              run: str | None = None) -> list[RunResult]:
     """Recompute only the windows that dirty dates (and newly owned devices) touch, then
-    mark those dates clean as of the snapshot taken before reading."""
+    mark those dates clean as of the snapshot taken before reading. With `run`, each window's
+    run is named window_run_name(run, window); if one of those names already succeeded, the
+    run is refused (RunConflict) before any window is written."""
     import psycopg2
 
     conn = psycopg2.connect(dsn)
@@ -363,7 +456,12 @@ def run_dirty(spark: SparkSession, lake: str, dsn: str, granularity: str) -> lis
             devices = newly_owned_devices(conn, granularity)
         utc_dates = set(dirty) | set(dates_of_devices(spark, lake, devices))
         local = {d + dt.timedelta(days=k) for d in utc_dates for k in (-1, 0, 1)}
-        results = [run_window(spark, lake, dsn, w) for w in merge_windows(granularity, local)]
+        windows = merge_windows(granularity, local)
+        names = [window_run_name(run, w) if run else None for w in windows]
+        if run:
+            with conn:
+                refuse_succeeded(conn, [n for n in names if n])
+        results = [run_window(spark, lake, dsn, w, n) for w, n in zip(windows, names, strict=True)]
         with conn, conn.cursor() as cur:
             for d in sorted(utc_dates | {dt.date(1, 1, 1)}):  # 0001-01-01: the owners marker
                 cur.execute("""INSERT INTO aggregation_clean (granularity, event_date, clean_as_of)

@@ -64,15 +64,21 @@ def compact(settings: Settings, start, end, target_mib: int) -> int:
     return 0
 
 
-def aggregate(settings: Settings, granularity: str, start, end, dirty: bool) -> int:
-    """`smartwatch aggregate`: one window, or the dirty windows. An invalid window exits 2 with
-    one line before Spark starts; Postgres unreachable exits 1 and writes nothing."""
+def aggregate(settings: Settings, granularity: str, start, end, dirty: bool,
+              run_name: str | None = None) -> int:
+    """`smartwatch aggregate`: one window, or the dirty windows. An invalid window or run name
+    exits 2 with one line before Spark starts; Postgres unreachable exits 1 and writes nothing;
+    a run name whose run already succeeded exits 1 and writes nothing (docs/aggregation.md)."""
+    import psycopg2
+
     from smartwatch.registry import connect_check
     from smartwatch_jobs import aggregate as agg
 
     try:
         window = None if dirty else agg.align(granularity, start, end)
-    except agg.WindowError as exc:
+        if run_name is not None:
+            agg.check_run_name(run_name)
+    except (agg.WindowError, agg.RunNameError) as exc:
         print(f"smartwatch aggregate: {exc}", file=sys.stderr)
         return 2
     if not settings.postgres_dsn or not settings.lake_uri:
@@ -85,6 +91,16 @@ def aggregate(settings: Settings, granularity: str, start, end, dirty: bool) -> 
         print(f"smartwatch aggregate: {exc}", file=sys.stderr)
         return 1
     migrate(settings.postgres_dsn)
+    if run_name is not None and window is not None:  # dirty runs check their windows' names
+        conn = psycopg2.connect(settings.postgres_dsn)
+        try:
+            with conn:
+                agg.refuse_succeeded(conn, [run_name])
+        except agg.RunConflict as exc:
+            print(f"smartwatch aggregate: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            conn.close()
     from smartwatch_jobs.spark import quiet, session
 
     spark = quiet(session(f"smartwatch-aggregate-{granularity}", settings,
@@ -92,15 +108,21 @@ def aggregate(settings: Settings, granularity: str, start, end, dirty: bool) -> 
     try:
         if window is None:
             results = agg.run_dirty(spark, str(settings.lake_uri), settings.postgres_dsn,
-                                    granularity)
+                                    granularity, run_name)
         else:
             results = [agg.run_window(spark, str(settings.lake_uri), settings.postgres_dsn,
-                                      window)]
+                                      window, run_name)]
+    except agg.RunConflict as exc:
+        print(f"smartwatch aggregate: {exc}", file=sys.stderr)
+        return 1
     finally:
         spark.stop()
     for r in results:
+        replaced = f" (replaces an earlier attempt under that name: {r.replaced})" if r.replaced \
+            else ""
         print(f"{r.window.granularity} {r.window.start}..{r.window.end}: {r.rows} rows "
-              f"({r.events_without_owner} events of devices without owner skipped), run {r.run}")
+              f"({r.events_without_owner} events of devices without owner skipped), "
+              f"run {r.run}{replaced}")
     if not results:
         print(f"no dirty {granularity} windows")
     return 0

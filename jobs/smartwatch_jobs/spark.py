@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
-from pyspark import SparkConf
+import os
+
+from pyspark import SparkConf, SparkContext
 from pyspark.sql import SparkSession
 
 from smartwatch.settings import Settings
 
 
+def submitted() -> bool:
+    """Whether this driver runs under spark-submit (the SparkApplication's driver, or
+    `spark-submit submit.py ...` by hand): spark-submit started the JVM and hands its gateway
+    to Python (PYSPARK_GATEWAY_PORT), having loaded Spark's environment (SPARK_ENV_LOADED), or
+    a Spark context is already running in this process."""
+    return bool(os.environ.get("PYSPARK_GATEWAY_PORT") or os.environ.get("SPARK_ENV_LOADED")
+                or SparkContext._active_spark_context is not None)
+
+
 def session(app_name: str, settings: Settings, shuffle_partitions: int) -> SparkSession:
     """Local runs get the settings' master and the connector jars from the set-up cache;
-    under spark-submit (the SparkApplication) master and jars come from its configuration."""
+    under spark-submit (the SparkApplication) master, jars, the driver's JVM options and the
+    application name come from its configuration (the image ships its jars), and the job's
+    own settings below apply only where that configuration leaves them unset, except the
+    session time zone, which is always UTC (the job relies on it)."""
+    if submitted():
+        return _submitted_session(app_name, shuffle_partitions)
     conf = SparkConf()
     builder = SparkSession.builder.appName(app_name)
     if not conf.contains("spark.master"):
@@ -22,16 +38,36 @@ def session(app_name: str, settings: Settings, shuffle_partitions: int) -> Spark
         from smartwatch import toolchain
 
         builder = builder.config("spark.jars", ",".join(str(p) for p in toolchain.spark_jars()))
+    for key, value in _job_conf(shuffle_partitions).items():
+        builder = builder.config(key, value)
     return (builder
-            .config("spark.sql.session.timeZone", "UTC")
-            .config("spark.sql.shuffle.partitions", str(shuffle_partitions))
-            .config("spark.ui.enabled", "false")
-            .config("spark.ui.showConsoleProgress", "false")
-            .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
-            .config("spark.sql.streaming.stateStore.providerClass",
-                    "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider")
             .config("spark.driver.extraJavaOptions", "-Duser.timezone=UTC")
             .getOrCreate())
+
+
+def _job_conf(shuffle_partitions: int) -> dict[str, str]:
+    return {
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.shuffle.partitions": str(shuffle_partitions),
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+        "spark.sql.streaming.stateStore.providerClass":
+            "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider",
+    }
+
+
+def _submitted_session(app_name: str, shuffle_partitions: int) -> SparkSession:
+    # Connect to spark-submit's JVM first, so SparkConf() holds what spark-submit was given.
+    SparkContext._ensure_initialized()
+    submitted_conf = SparkConf()
+    builder = SparkSession.builder
+    if not submitted_conf.contains("spark.app.name"):
+        builder = builder.appName(app_name)
+    for key, value in _job_conf(shuffle_partitions).items():
+        if key == "spark.sql.session.timeZone" or not submitted_conf.contains(key):
+            builder = builder.config(key, value)
+    return builder.getOrCreate()
 
 
 def quiet(spark: SparkSession) -> SparkSession:

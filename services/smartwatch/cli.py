@@ -80,10 +80,15 @@ def cmd_stack(args: argparse.Namespace) -> int:
     return 0
 
 
-def connected_settings(state_dir: str | None = None) -> Settings:
+def connected_settings(state_dir: str | None = None,
+                       needs: Sequence[str] | None = None) -> Settings:
     """Settings, with Kafka, Postgres and the API filled in from the local stack where the
-    environment names none."""
+    environment names none. When the environment gives every setting in `needs` (a Spark
+    driver in a cluster: SMARTWATCH_POSTGRES_DSN and SMARTWATCH_LAKE_URI), no local stack is
+    consulted at all: its state folder need not exist or be readable."""
     settings = get_settings()
+    if needs is not None and all(getattr(settings, name) for name in needs):
+        return settings
     stack = Stack(settings, state_dir)
     status = stack.status()
     update: dict[str, Any] = {}
@@ -285,7 +290,10 @@ async def _tokens_for(url: str, admin_token: str, devices: list[str]) -> dict[st
 def cmd_land(args: argparse.Namespace) -> int:
     from smartwatch_jobs.main import land
 
-    return land(connected_settings(args.state_dir), available_now=args.available_now)
+    settings = connected_settings(args.state_dir, needs=("kafka_bootstrap", "postgres_dsn",
+                                                         "lake_uri", "quarantine_uri",
+                                                         "checkpoint_uri"))
+    return land(settings, available_now=args.available_now)
 
 
 def _date(text: str):
@@ -303,8 +311,8 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
     if not args.dirty and (args.start is None or args.end is None):
         print("smartwatch aggregate: give --from and --to, or --dirty", file=sys.stderr)
         return 2
-    return aggregate(connected_settings(args.state_dir), args.granularity, args.start, args.end,
-                     args.dirty)
+    settings = connected_settings(args.state_dir, needs=("postgres_dsn", "lake_uri"))
+    return aggregate(settings, args.granularity, args.start, args.end, args.dirty, args.run_name)
 
 
 def cmd_operator(args: argparse.Namespace) -> int:
@@ -419,6 +427,12 @@ def build_parser() -> argparse.ArgumentParser:
     aggp.add_argument("--to", dest="end", type=_date, help="last local date of the window")
     aggp.add_argument("--dirty", action="store_true",
                       help="recompute only windows with new data, then mark them clean")
+    aggp.add_argument("--run-name", default=None, metavar="NAME",
+                      help="record the run in aggregation_runs under NAME (1 to 200 printable "
+                           "characters, no whitespace; default: a generated unique name). With "
+                           "--dirty each window's run is NAME-<window's first day as YYYYMMDD>. "
+                           "A name whose run succeeded is refused (exit 1, nothing written); "
+                           "one whose run failed or never finished is taken over by this run")
     aggp.add_argument("--state-dir", default=None, help=state_help)
     aggp.set_defaults(func=cmd_aggregate)
 
