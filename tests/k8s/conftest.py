@@ -16,6 +16,7 @@ from smartwatch.toolchain import REPO_ROOT
 # Where the real third-party CRDs are: this setting, else ../shared/crds beside the checkout.
 CRDS_SETTING = "SMARTWATCH_THIRD_PARTY_CRDS"
 SPARK_OPERATOR_CRDS = "spark-operator-2.5.2"
+STRIMZI_CRDS = "strimzi-1.2.0"
 SCHEDULE_CRD = REPO_ROOT / "manifests" / "crds" / "aggregationschedules.smartwatch.dev.yaml"
 
 
@@ -79,3 +80,9 @@ def spark_operator_crds(kube_client) -> None:
 @pytest.fixture(scope="session")
 def schedule_crd(kube_client) -> None:
     apply_crds(kube_client, [SCHEDULE_CRD])
+
+
+@pytest.fixture(scope="session")
+def strimzi_crds(kube_client) -> None:
+    folder = third_party_crds(STRIMZI_CRDS)
+    apply_crds(kube_client, sorted(folder.glob("*.yaml")))

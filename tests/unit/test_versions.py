@@ -1,5 +1,5 @@
-"""The pins that must agree do agree: versions.env, pyproject.toml, uv.lock and the
-AggregationSchedule CRD's Spark defaults."""
+"""The pins that must agree do agree: versions.env, pyproject.toml, uv.lock, the
+AggregationSchedule CRD's Spark defaults, the images' build args and the chart's defaults."""
 
 import re
 import tomllib
@@ -49,3 +49,39 @@ def test_schedule_crd_spark_defaults_are_the_pins() -> None:
     spark = schema["properties"]["spec"]["properties"]["spark"]["properties"]
     assert spark["image"]["default"] == v["SPARK_IMAGE"]
     assert spark["sparkVersion"]["default"] == v["SPARK_VERSION"]
+
+
+IMAGES = REPO_ROOT / "build" / "images"
+
+
+def _build_args(dockerfile: str) -> dict[str, list[str]]:
+    """Every `ARG NAME=default` of the Dockerfile, name -> defaults (a stage may repeat one)."""
+    args: dict[str, list[str]] = {}
+    for line in (IMAGES / dockerfile).read_text().splitlines():
+        found = re.fullmatch(r"ARG\s+([A-Z_][A-Z0-9_]*)=(\S*)\s*", line.strip())
+        if found:
+            args.setdefault(found[1], []).append(found[2].strip("\"'"))
+    return args
+
+
+@pytest.mark.parametrize(("dockerfile", "pinned"), [
+    ("smartwatch.Dockerfile", {"PYTHON_VERSION", "UV_VERSION"}),
+    ("smartwatch-spark.Dockerfile", {"SPARK_IMAGE", "SPARK_VERSION", "SCALA_BINARY_VERSION",
+                                     "POSTGRES_JDBC_VERSION", "PYTHON_VERSION", "UV_VERSION"}),
+])
+def test_dockerfile_build_args_default_to_the_pins(dockerfile: str, pinned: set[str]) -> None:
+    v = versions()
+    args = _build_args(dockerfile)
+    assert pinned <= set(args), f"{dockerfile} lacks build args {sorted(pinned - set(args))}"
+    for name, defaults in args.items():
+        if name in v:
+            assert set(defaults) == {v[name]}, f"{dockerfile}: ARG {name}={defaults} != versions.env"
+
+
+def test_chart_defaults_are_the_pins() -> None:
+    v = versions()
+    values = yaml.safe_load((REPO_ROOT / "charts" / "smartwatch" / "values.yaml").read_text())
+    assert str(values["kafka"]["version"]) == v["KAFKA_VERSION"]
+    assert str(values["spark"]["version"]) == v["SPARK_VERSION"]
+    assert values["postgres"]["embedded"]["image"]["repository"] == "postgres"
+    assert str(values["postgres"]["embedded"]["image"]["tag"]) == v["POSTGRES_MAJOR"]
