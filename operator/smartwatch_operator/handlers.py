@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -26,6 +27,7 @@ from smartwatch_operator.windows import Window
 GROUP, VERSION, PLURAL = "smartwatch.dev", "v1alpha1", "aggregationschedules"
 SPARK_GROUP, SPARK_VERSION, SPARK_PLURAL = "sparkoperator.k8s.io", "v1beta2", "sparkapplications"
 MANAGED = {"app.kubernetes.io/managed-by": sparkapp.MANAGED_BY}
+WORKER_LIMIT, POSTING_LIMIT = 50, 8
 
 log = logging.getLogger(__name__)
 
@@ -45,25 +47,39 @@ class OperatorConfig:
 
 
 class KubeApi:
-    """The few calls the operator makes itself, on the official client, off the event loop."""
+    """The few calls the operator makes itself, on the official client, off the event loop.
+    Runs are created and deleted on their own threads, so when many windows fall due at once
+    their creation does not queue behind status writes."""
+
+    RUN_THREADS, STATUS_THREADS = 8, 2
 
     def __init__(self, kubeconfig: Path | None) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
         from kubernetes import client, config
 
+        cfg = client.Configuration()
         if kubeconfig is None:
-            config.load_incluster_config()
-            self.api_client = client.ApiClient()
+            config.load_incluster_config(client_configuration=cfg)
         else:
-            self.api_client = config.new_client_from_config(config_file=str(kubeconfig))
+            config.load_kube_config(config_file=str(kubeconfig), client_configuration=cfg)
+        cfg.connection_pool_maxsize = self.RUN_THREADS + self.STATUS_THREADS
+        self.api_client = client.ApiClient(cfg)
         self.custom = client.CustomObjectsApi(self.api_client)
         self.errors = client.ApiException
+        self._runs = ThreadPoolExecutor(self.RUN_THREADS, thread_name_prefix="runs")
+        self._status = ThreadPoolExecutor(self.STATUS_THREADS, thread_name_prefix="status")
+
+    async def _call(self, pool: Any, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(
+            pool, functools.partial(fn, *args, **kwargs))
 
     async def create_run(self, body: dict[str, Any]) -> bool:
         """Create a SparkApplication; False when it exists already (it is then the same run)."""
         try:
-            await asyncio.to_thread(self.custom.create_namespaced_custom_object, SPARK_GROUP,
-                                    SPARK_VERSION, body["metadata"]["namespace"], SPARK_PLURAL,
-                                    body)
+            await self._call(self._runs, self.custom.create_namespaced_custom_object,
+                             SPARK_GROUP, SPARK_VERSION, body["metadata"]["namespace"],
+                             SPARK_PLURAL, body)
             return True
         except self.errors as exc:
             if exc.status == 409:
@@ -72,21 +88,21 @@ class KubeApi:
 
     async def delete_run(self, namespace: str, name: str) -> None:
         try:
-            await asyncio.to_thread(self.custom.delete_namespaced_custom_object, SPARK_GROUP,
-                                    SPARK_VERSION, namespace, SPARK_PLURAL, name,
-                                    propagation_policy="Background")
+            await self._call(self._runs, self.custom.delete_namespaced_custom_object,
+                             SPARK_GROUP, SPARK_VERSION, namespace, SPARK_PLURAL, name,
+                             propagation_policy="Background")
         except self.errors as exc:
             if exc.status != 404:
                 raise
 
     async def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
-        await asyncio.to_thread(self.custom.patch_namespaced_custom_object_status, GROUP,
-                                VERSION, namespace, PLURAL, name, {"status": status})
+        await self._call(self._status, self.custom.patch_namespaced_custom_object_status,
+                         GROUP, VERSION, namespace, PLURAL, name, {"status": status})
 
     async def remove_annotation(self, namespace: str, name: str, key: str) -> None:
-        await asyncio.to_thread(self.custom.patch_namespaced_custom_object, GROUP, VERSION,
-                                namespace, PLURAL, name,
-                                {"metadata": {"annotations": {key: None}}})
+        await self._call(self._status, self.custom.patch_namespaced_custom_object, GROUP,
+                         VERSION, namespace, PLURAL, name,
+                         {"metadata": {"annotations": {key: None}}})
 
     def connection(self) -> kopf.ConnectionInfo:
         cfg = self.api_client.configuration
@@ -109,7 +125,12 @@ def _observed(body: kopf.Body) -> RunObserved:
 
 def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
-    state: dict[str, Any] = {}
+    state: dict[str, KubeApi] = {}
+
+    def kube() -> KubeApi:
+        if "kube" not in state:
+            state["kube"] = KubeApi(config.kubeconfig)
+        return state["kube"]
 
     @kopf.on.startup(registry=registry, id="configure")
     def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
@@ -117,13 +138,20 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
         settings.posting.level = logging.CRITICAL
         settings.watching.server_timeout = 300
         settings.persistence.finalizer = f"{GROUP}/operator"
-        state["kube"] = KubeApi(config.kubeconfig)
+        # kopf opens one TLS connection per concurrent request, without a limit: bound the
+        # per-object workers and the Event posters, so that 1,000 schedules created (or due)
+        # at once do not mean 1,000 connections and their buffers.
+        # A worker keeps its slot while it waits for more of its object's events: not long.
+        settings.queueing.worker_limit = WORKER_LIMIT
+        settings.queueing.idle_timeout = 0.2
+        settings.posting.worker_limit = POSTING_LIMIT
+        settings.posting.idle_timeout = 0.1
 
     @kopf.on.login(registry=registry, id="login")
     def login(**_: Any) -> kopf.ConnectionInfo:
         if config.kubeconfig is None:
             return kopf.login_with_service_account(**_)  # type: ignore[return-value]
-        return KubeApi(config.kubeconfig).connection()
+        return kube().connection()
 
     @kopf.index(SPARK_GROUP, SPARK_VERSION, SPARK_PLURAL, labels=MANAGED, registry=registry,
                 id="schedule_runs")
@@ -140,7 +168,7 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
         """One loop a schedule. Each tick costs a comparison; the plan is made only when
         something it depends on changed: the spec, the run-now annotation, a run's state, or
         the time reached the next fire or retry."""
-        kube: KubeApi = state["kube"]
+        api = kube()
         written: dict[str, Any] = {}
         seen: tuple[Any, ...] | None = None
         wake_at: dt.datetime | None = None
@@ -160,14 +188,14 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
                               created=parse_time(body["metadata"].get("creationTimestamp")),
                               run_now=annotations.get(RUN_NOW_ANNOTATION),
                               generation=body["metadata"].get("generation"))
-                await _carry_out(kube, body, result, namespace)
+                await _carry_out(api, body, result, namespace)
                 if _changed(status, result.status):
                     result.status["revision"] = status.get("revision", 0) + 1
-                    await kube.patch_status(namespace, name, {
+                    await api.patch_status(namespace, name, {
                         k: result.status.get(k) for k in set(status) | set(result.status)})
                     written = result.status
                 if result.remove_run_now:
-                    await kube.remove_annotation(namespace, name, RUN_NOW_ANNOTATION)
+                    await api.remove_annotation(namespace, name, RUN_NOW_ANNOTATION)
                 seen, wake_at = fingerprint, result.wake_at
                 metrics.observe(body["spec"].get("granularity", ""), result,
                                 time.perf_counter() - t0)

@@ -4,64 +4,29 @@ third-party CRD folder)."""
 
 from __future__ import annotations
 
-import os
-import time
 from pathlib import Path
 
 import pytest
-import yaml
 
+from smartwatch.stack import kube
+from smartwatch.stack.kube import apply_crds
 from smartwatch.toolchain import REPO_ROOT
 
-# Where the real third-party CRDs are: this setting, else ../shared/crds beside the checkout.
-CRDS_SETTING = "SMARTWATCH_THIRD_PARTY_CRDS"
+__all__ = ["SCHEDULE_CRD", "apply_crds", "third_party_crds"]
+
 SPARK_OPERATOR_CRDS = "spark-operator-2.5.2"
 STRIMZI_CRDS = "strimzi-1.2.0"
 SCHEDULE_CRD = REPO_ROOT / "manifests" / "crds" / "aggregationschedules.smartwatch.dev.yaml"
 
 
 def third_party_crds(folder: str) -> Path:
-    candidates = []
-    if os.environ.get(CRDS_SETTING):
-        candidates.append(Path(os.environ[CRDS_SETTING]) / folder)
-    candidates.append(REPO_ROOT.parent / "shared" / "crds" / folder)
-    for path in candidates:
-        if path.is_dir() and any(path.glob("*.yaml")):
-            return path
-    pytest.skip(f"no {folder} CRDs: set {CRDS_SETTING} to a folder holding {folder}/ "
-                f"(looked in {', '.join(str(c) for c in candidates)})")
-
-
-def apply_crds(api_client, paths: list[Path]) -> None:
-    """Create or replace each CRD in the files, then wait until all are Established."""
-    from kubernetes import client
-
-    ext = client.ApiextensionsV1Api(api_client)
-    names = []
-    for path in paths:
-        for doc in yaml.safe_load_all(path.read_text()):
-            if not doc or doc.get("kind") != "CustomResourceDefinition":
-                continue
-            name = doc["metadata"]["name"]
-            names.append(name)
-            try:
-                ext.create_custom_resource_definition(doc)
-            except client.ApiException as exc:
-                if exc.status != 409:
-                    raise
-                current = ext.read_custom_resource_definition(name)
-                doc["metadata"]["resourceVersion"] = current.metadata.resource_version
-                ext.replace_custom_resource_definition(name, doc)
-    deadline = time.monotonic() + 60
-    for name in names:
-        while True:
-            crd = ext.read_custom_resource_definition(name)
-            conds = {c.type: c.status for c in (crd.status.conditions or [])}
-            if conds.get("Established") == "True":
-                break
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"CRD {name} never became Established")
-            time.sleep(0.2)
+    """The folder of the real CRDs, or a skip that says which setting to give."""
+    found = kube.third_party_crds(folder)
+    if found is None:
+        looked = ", ".join(map(str, kube.third_party_crd_candidates(folder)))
+        pytest.skip(f"no {folder} CRDs: set {kube.THIRD_PARTY_CRDS_SETTING} to a folder holding "
+                    f"{folder}/ (looked in {looked})")
+    return found
 
 
 @pytest.fixture(scope="session")
