@@ -142,9 +142,10 @@ def local_time(owners: DataFrame) -> Column:
 
 
 def localise(events: DataFrame, owners: DataFrame) -> DataFrame:
-    """Events of owned devices with the owner and local period columns."""
+    """Events with the owner and local period columns; those of devices without owner have
+    nulls there."""
     day = F.to_date(local_time(owners))
-    return (events.join(owners, "device_id")
+    return (events.join(owners, "device_id", "left")
             .withColumn("local_date", day)
             .withColumn("week_start", F.to_date(F.date_trunc("week", day)))
             .withColumn("iso_year", F.expr("extract(YEAROFWEEK FROM local_date)").cast("int"))
@@ -175,10 +176,13 @@ def measures(df: DataFrame, granularity: str) -> DataFrame:
 
 
 def aggregate_unique(unique: DataFrame, owners: DataFrame, window: AggWindow) -> DataFrame:
+    """The window's rows, plus one row with a null user_id whose `readings` counts the events
+    of devices without owner (all the window reads): one pass over the events serves both."""
     period = PERIOD_COLUMN[window.granularity]
     local = localise(unique, owners)
-    in_window = local.filter(F.col(period).between(F.lit(window.start), F.lit(window.end)))
-    return measures(in_window, window.granularity)
+    kept = local.filter(F.col("user_id").isNull()
+                        | F.col(period).between(F.lit(window.start), F.lit(window.end)))
+    return measures(kept, window.granularity)
 
 
 # --- reading ------------------------------------------------------------------------------------
@@ -384,16 +388,18 @@ def run_window(spark: SparkSession, lake: str, dsn: str, window: AggWindow,
             orphans = 0
             result = None
             if events is not None:
-                unique = dedup(events).persist()
+                # Cache the figures (one row per user and period), not the events.
+                figures = aggregate_unique(dedup(events), owners, window).persist()
                 utc_text = "yyyy-MM-dd'T'HH:mm:ss.SSSSSS'+00:00'"  # the session zone is UTC
-                result = (aggregate_unique(unique, owners, window)
+                result = (figures.filter(F.col("user_id").isNotNull())
                           .withColumn("first_at", F.date_format("first_at", utc_text))
                           .withColumn("last_at", F.date_format("last_at", utc_text)))
                 if load == "copy":
                     (result.write.option("nullValue", "").option("emptyValue", '""')
                      .csv(f"file://{staging / 'out'}"))
                     csv_files = sorted((staging / "out").glob("part-*.csv"))
-                orphans = unique.join(owners, "device_id", "left_anti").count()
+                orphans = (figures.filter(F.col("user_id").isNull())
+                           .agg(F.sum("readings")).first()[0] or 0)
             with conn:  # one transaction: the window's rows and the run's success
                 with conn.cursor() as cur:  # still ours? (locked until the commit)
                     cur.execute("""SELECT 1 FROM aggregation_runs WHERE run = %s
