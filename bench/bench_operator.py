@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import signal
 import statistics
 import subprocess
 import threading
@@ -22,6 +21,7 @@ from zoneinfo import ZoneInfo
 from smartwatch.settings import Settings
 from smartwatch.stack import Stack
 from smartwatch.stack.kube import apply_crds, third_party_crd_candidates, third_party_crds
+from smartwatch.stack.process import stop
 from smartwatch.toolchain import REPO_ROOT
 
 SCHEDULES = int(os.environ.get("BENCH_OPERATOR_SCHEDULES", "1000"))
@@ -83,11 +83,11 @@ def run() -> list[dict[str, object]]:
         client.CoreV1Api(api).create_namespace({"metadata": {"name": NS}})
         custom = client.CustomObjectsApi(api)
 
-        log = open(state / "operator.log", "w")  # noqa: SIM115 (closed in finally)
-        operator = subprocess.Popen(
-            [str(REPO_ROOT / ".venv" / "bin" / "smartwatch"), "operator", "--kubeconfig",
-             str(kubeconfig), "--namespace", NS, "--tick", str(TICK), "--liveness-port", "0",
-             "--metrics-port", "0"], stdout=log, stderr=subprocess.STDOUT)
+        with open(state / "operator.log", "w") as log:
+            operator = subprocess.Popen(
+                [str(REPO_ROOT / ".venv" / "bin" / "smartwatch"), "operator", "--kubeconfig",
+                 str(kubeconfig), "--namespace", NS, "--tick", str(TICK), "--liveness-port", "0",
+                 "--metrics-port", "0"], stdout=log, stderr=subprocess.STDOUT)
         sampler = RssSampler(operator.pid)
         sampler.start()
 
@@ -150,11 +150,7 @@ def run() -> list[dict[str, object]]:
         ]
     finally:
         if operator is not None:
-            operator.send_signal(signal.SIGTERM)
-            try:
-                operator.wait(30)
-            except subprocess.TimeoutExpired:
-                operator.kill()
-                operator.wait()
+            stop(operator.pid, None)
+            operator.wait()
         stack.purge()
     return rows

@@ -274,14 +274,18 @@ def test_suspend_holds_runs_and_resume_catches_up(cluster, operator):
                  .get("status") == "True")
 
 
+def _second_window_due_while_the_first_runs(cluster: Cluster, clock: Clock, policy: str) -> None:
+    cluster.create_schedule("daily", concurrencyPolicy=policy)
+    _started(cluster, "daily")
+    clock.set("2026-06-01T00:31:00+00:00")
+    wait_for("the first run", lambda: list(cluster.runs()) == ["daily-s20260531"])
+    clock.set("2026-06-02T00:31:00+00:00")
+
+
 def test_forbid_lets_the_next_window_wait_for_the_active_run(cluster, operator):
     clock = Clock(JUNE)
     with operator(clock):
-        cluster.create_schedule("daily", concurrencyPolicy="Forbid")
-        _started(cluster, "daily")
-        clock.set("2026-06-01T00:31:00+00:00")
-        wait_for("the first run", lambda: list(cluster.runs()) == ["daily-s20260531"])
-        clock.set("2026-06-02T00:31:00+00:00")
+        _second_window_due_while_the_first_runs(cluster, clock, "Forbid")
         stays("the second window waits", lambda: list(cluster.runs()) == ["daily-s20260531"])
         assert _records(cluster, "daily")["s:2026-06-01"]["state"] == "Pending"
         cluster.finish("daily-s20260531", "COMPLETED")
@@ -291,11 +295,7 @@ def test_forbid_lets_the_next_window_wait_for_the_active_run(cluster, operator):
 def test_replace_deletes_the_active_run_for_the_next_window(cluster, operator):
     clock = Clock(JUNE)
     with operator(clock):
-        cluster.create_schedule("daily", concurrencyPolicy="Replace")
-        _started(cluster, "daily")
-        clock.set("2026-06-01T00:31:00+00:00")
-        wait_for("the first run", lambda: list(cluster.runs()) == ["daily-s20260531"])
-        clock.set("2026-06-02T00:31:00+00:00")
+        _second_window_due_while_the_first_runs(cluster, clock, "Replace")
         wait_for("the replacement", lambda: list(cluster.runs()) == ["daily-s20260601"])
         wait_for("the record", lambda: _records(cluster, "daily")["s:2026-05-31"]["state"]
                  == "Replaced")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from smartwatch.stack.process import free_port
+from smartwatch.stack.process import free_port, stop
 from smartwatch.toolchain import REPO_ROOT
 
 pytestmark = pytest.mark.k8s
@@ -64,12 +64,8 @@ def test_the_operator_command_schedules_serves_health_and_metrics(
         code, text = _get(f"http://127.0.0.1:{metrics}/metrics")
         assert code == 200 and "smartwatch_operator_reconcile_seconds_count" in text
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc.pid, None)
+        proc.wait()
         core.delete_namespace(ns)
     assert proc.returncode in (0, -signal.SIGTERM), log.read_text()
     assert '"message"' in log.read_text()  # JSON log lines
