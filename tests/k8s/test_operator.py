@@ -118,16 +118,18 @@ def cluster(kube_client, schedule_crd, spark_operator_crds) -> Iterator[Cluster]
 
 @pytest.fixture
 def operator(kubeconfig: Path, cluster: Cluster):
-    """`with operator(clock):` runs the operator, watching the test's namespace."""
+    """`with operator(clock):` runs the operator, watching the test's namespace (standalone,
+    or as a member of a kopf peering)."""
     from kopf.testing import KopfRunner
 
     from smartwatch_operator.handlers import OperatorConfig, build_registry
 
     @contextlib.contextmanager
-    def run(clock: Clock) -> Iterator[None]:
+    def run(clock: Clock, peering: str | None = None) -> Iterator[None]:
         registry = build_registry(OperatorConfig(kubeconfig=kubeconfig, tick=0.3, clock=clock))
-        with KopfRunner(["run", "--standalone", "--namespace", cluster.ns],
-                        registry=registry, timeout=60):
+        mode = ["--peering", peering] if peering else ["--standalone"]
+        with KopfRunner(["run", *mode, "--namespace", cluster.ns], registry=registry,
+                        timeout=60):
             yield
 
     return run
@@ -407,5 +409,23 @@ def test_an_invalid_spec_is_reported_and_recovers_when_fixed(cluster, operator):
         cluster.patch_schedule("daily", {"spec": {"schedule": "30 2 * * *"}})
         wait_for("Ready true", lambda: _condition(cluster, "daily", "Ready")
                  .get("status") == "True")
+        clock.set("2026-06-01T00:31:00+00:00")
+        wait_for("the run", lambda: list(cluster.runs()) == ["daily-s20260531"])
+
+
+def test_replicas_share_the_work_through_a_kopf_peering(cluster, operator, kube_client):
+    from smartwatch.stack.kube import apply_crds
+    from smartwatch.toolchain import REPO_ROOT
+
+    apply_crds(kube_client, [REPO_ROOT / "manifests" / "operator" / "peering.yaml"])
+    cluster.custom.create_namespaced_custom_object("kopf.dev", "v1", cluster.ns, "kopfpeerings", {
+        "apiVersion": "kopf.dev/v1", "kind": "KopfPeering", "metadata": {"name": "ops"}})
+    clock = Clock(JUNE)
+    with operator(clock, peering="ops"):
+        cluster.create_schedule("daily")
+        _started(cluster, "daily")
+        peering = cluster.custom.get_namespaced_custom_object("kopf.dev", "v1", cluster.ns,
+                                                              "kopfpeerings", "ops")
+        assert peering.get("status"), "the operator did not announce itself in the peering"
         clock.set("2026-06-01T00:31:00+00:00")
         wait_for("the run", lambda: list(cluster.runs()) == ["daily-s20260531"])
