@@ -119,7 +119,7 @@ def cmd_api(args: argparse.Namespace) -> int:
     if args.admin_token_file:
         settings = settings.model_copy(update={"admin_token_file": Path(args.admin_token_file)})
     workers = args.workers or settings.api_workers
-    options = {"host": args.host or settings.api_host, "port": args.port or settings.api_port,
+    options: dict[str, Any] = {"host": args.host or settings.api_host, "port": args.port or settings.api_port,
                "log_level": "warning", "access_log": False, "loop": "uvloop", "http": "httptools"}
     if workers == 1:
         uvicorn.run(create_app(settings), **options)
@@ -197,6 +197,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     settings = connected_settings(args.state_dir)
     status = Stack(settings, args.state_dir).status()
     url = args.url or status.get("api_url")
+    if not url:
+        raise RuntimeError("no API to send to: give --url, or start the local stack "
+                           "(smartwatch stack up)")
     admin_token = args.admin_token or settings.admin_secret()
     rng = random.Random(args.seed)
 

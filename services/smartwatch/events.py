@@ -22,7 +22,7 @@ import hashlib
 import math
 from collections.abc import Callable, Mapping
 from enum import StrEnum
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
@@ -205,8 +205,11 @@ class _AcceptedBase:
 # What the API's hot path builds for an accepted reading: CanonicalEvent's fields in its order,
 # already validated, without a pydantic model's construction cost (orjson writes a dataclass
 # in field order, enums as their values, datetimes as RFC 3339).
-AcceptedEvent = dataclasses.make_dataclass(
-    "AcceptedEvent", FIELD_NAMES, bases=(_AcceptedBase,), frozen=True, slots=True)
+if TYPE_CHECKING:  # the same fields and to_json as CanonicalEvent
+    AcceptedEvent = CanonicalEvent
+else:
+    AcceptedEvent = dataclasses.make_dataclass(
+        "AcceptedEvent", FIELD_NAMES, bases=(_AcceptedBase,), frozen=True, slots=True)
 
 
 # --- shapes -------------------------------------------------------------------------------------

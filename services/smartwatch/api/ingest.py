@@ -108,7 +108,7 @@ class _JsonItem(Item):
 
 
 def _split_ndjson(body: bytes) -> list[Item]:
-    items = []
+    items: list[Item] = []
     for line in body.split(b"\n"):
         line = line.strip()
         if not line:

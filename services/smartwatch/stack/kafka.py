@@ -85,7 +85,7 @@ class Kafka:
         record = {"pid": proc.pid, "address": f"127.0.0.1:{port}", "port": port,
                   "controller_port": cport, "log": str(log), "bootstrap": f"127.0.0.1:{port}"}
         wait_until(lambda: port_open("127.0.0.1", port), 120, "Kafka broker", proc, log)
-        asyncio.run(ensure_topics(record["bootstrap"], self.topics))
+        asyncio.run(ensure_topics(str(record["bootstrap"]), self.topics))
         return record
 
     def healthy(self, record: dict[str, Any]) -> bool:

@@ -221,13 +221,14 @@ def apply_crds(api_client: Any, paths: list[Path], timeout: float = 60) -> None:
                 if exc.status != 409:
                     raise
                 current = ext.read_custom_resource_definition(name)
+                assert current.metadata is not None
                 doc["metadata"]["resourceVersion"] = current.metadata.resource_version
                 ext.replace_custom_resource_definition(name, doc)
     deadline = time.monotonic() + timeout
     for name in names:
         while True:
             crd = ext.read_custom_resource_definition(name)
-            conds = {c.type: c.status for c in (crd.status.conditions or [])}
+            conds = {c.type: c.status for c in ((crd.status and crd.status.conditions) or [])}
             if conds.get("Established") == "True":
                 break
             if time.monotonic() > deadline:

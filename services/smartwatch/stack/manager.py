@@ -28,7 +28,7 @@ STOP_SIGNAL = {"postgres": signal.SIGINT}  # Postgres: fast shutdown
 
 
 class Stack:
-    def __init__(self, settings: Settings, state_dir: Path | None = None) -> None:
+    def __init__(self, settings: Settings, state_dir: str | Path | None = None) -> None:
         self.settings = settings
         self.state = Path(state_dir or settings.state_dir).resolve()
         self.file = self.state / "stack.json"
@@ -56,7 +56,7 @@ class Stack:
         os.replace(tmp, self.file)
 
     def _running(self, record: dict[str, Any] | None) -> bool:
-        return bool(record) and alive(int(record.get("pid", 0)), str(self.state))
+        return record is not None and alive(int(record.get("pid", 0)), str(self.state))
 
     def external(self) -> dict[str, str]:
         """Components the settings point elsewhere, so the stack does not start them."""
@@ -83,7 +83,7 @@ class Stack:
                     continue
                 records = self._load()
                 previous = records.get(name)
-                if self._running(previous):
+                if previous is not None and self._running(previous):
                     report(f"{name}: already running (pid {previous['pid']})")
                     continue
                 component = self._components[name]

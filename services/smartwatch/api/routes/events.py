@@ -27,7 +27,7 @@ from smartwatch.api.producer import KafkaUnavailable
 
 router = APIRouter()
 
-AUTH_DOC = {"security": [{"deviceToken": []}]}
+AUTH_DOC: dict[str, Any] = {"security": [{"deviceToken": []}]}
 RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"description": "The body cannot be parsed at all"},
     401: {"description": "Missing, unknown or revoked device token"},
@@ -77,7 +77,7 @@ async def _process(state: AppState, items: list[Item], device: str | None,
                        max_future=dt.timedelta(hours=s.max_future_hours))
     records: list[tuple[str, bytes | None, bytes]] = [
         (s.events_topic, e.device_id.encode(), e.to_json()) for e in outcome.accepted]
-    errors = []
+    errors: list[dict[str, Any]] = []
     for item, errs in outcome.rejected:
         key = named.get(item.index)
         records.append((s.dead_letter_topic, key.encode() if key else None,
