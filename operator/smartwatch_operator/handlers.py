@@ -106,12 +106,12 @@ class KubeApi:
 
     def connection(self) -> kopf.ConnectionInfo:
         cfg = self.api_client.configuration
-        token = cfg.api_key.get("authorization") or cfg.api_key.get("BearerToken")
-        scheme, _, token = (token or "").partition(" ") if token and " " in token else ("", "", token)
+        # The client keeps a token as "authorization": "<scheme> <token>".
+        scheme, _, token = (cfg.api_key.get("authorization") or "").partition(" ")
         return kopf.ConnectionInfo(
             server=cfg.host, ca_path=cfg.ssl_ca_cert, insecure=not cfg.verify_ssl,
             certificate_path=cfg.cert_file, private_key_path=cfg.key_file,
-            scheme=scheme or ("Bearer" if token else None), token=token or None)
+            scheme=scheme or None, token=token or None)
 
 
 def _observed(body: kopf.Body) -> RunObserved:

@@ -28,8 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--peering", default=None,
                         help="ClusterKopfPeering / KopfPeering name shared by the replicas "
                              "(default: run standalone, one replica)")
-    parser.add_argument("--tick", type=float, default=1.0,
-                        help="seconds between two looks at each schedule (default 1)")
+    parser.add_argument("--tick", type=float, default=OperatorConfig.tick,
+                        help=f"seconds between two looks at each schedule "
+                             f"(default {OperatorConfig.tick:g})")
     parser.add_argument("--liveness-port", type=int, default=8080,
                         help="port of /healthz (0: none)")
     parser.add_argument("--metrics-port", type=int, default=9090,
