@@ -1,6 +1,7 @@
 """Aggregation, same run, same data:
 
-- daily figures of N events (default 20M, BENCH_AGG_EVENTS) over 90 days into Postgres with
+- daily figures of N events (default 20M, BENCH_AGG_EVENTS, and a resent copy of 1 % of them)
+  over 90 days into Postgres with
   the Spark job, against DuckDB computing the same figures from the same Parquet;
 - with those 90 days as history, a `--dirty` run after one new day against recomputing
   everything (the prototype's approach).
@@ -26,28 +27,36 @@ from smartwatch.toolchain import REPO_ROOT
 EVENTS = int(os.environ.get("BENCH_AGG_EVENTS", 20_000_000))
 DEVICES = 2000
 DAYS = 90
+DUPLICATE_EVERY = 100  # 1 % of readings resent
 ZONES = ("America/New_York", "Europe/Berlin", "Asia/Kolkata", "Australia/Sydney")
 START = dt.date(2026, 6, 1)
 
 
 def _write_lake(lake, n: int, first_day: dt.date, days: int, offset: int) -> None:
+    """n readings, and a resent copy of every DUPLICATE_EVERY-th one, received later with other
+    values (so only the first received may count)."""
     db = duckdb.connect()
     db.execute("SET TimeZone = 'UTC'")
     db.execute(f"""COPY (
-        SELECT 1::BIGINT AS schema_version, 'e' || (i + {offset}) AS event_id,
-               'dev' || (i % {DEVICES}) AS device_id,
-               TIMESTAMPTZ '{first_day} 00:00:00+00' + to_seconds(i * ({days} * 86400) // {n})
-                 AS measured_at,
-               CASE WHEN i % 10 = 0 THEN NULL ELSE 50 + (i % 97)::DOUBLE END AS heart_rate_bpm,
-               (i % 130)::BIGINT AS steps,
-               ['awake', 'light', 'deep', 'rem', 'awake'][1 + i % 5] AS sleep_state,
-               'offset' AS time_source, NULL::VARCHAR AS time_zone,
-               TIMESTAMPTZ '2026-11-28 00:00:00+00' AS received_at,
-               (i % 6)::INTEGER AS kafka_partition, i::BIGINT AS kafka_offset,
-               TIMESTAMPTZ '2026-11-28 00:00:00+00' AS kafka_timestamp,
-               CAST(TIMESTAMPTZ '{first_day} 00:00:00+00'
-                    + to_seconds(i * ({days} * 86400) // {n}) AS DATE) AS event_date
-        FROM range({n}) t(i))
+        WITH r AS (
+            SELECT i, 'e' || (i + {offset}) AS event_id, 'dev' || (i % {DEVICES}) AS device_id,
+                   TIMESTAMPTZ '{first_day} 00:00:00+00' + to_seconds(i * ({days} * 86400) // {n})
+                     AS measured_at,
+                   CASE WHEN i % 10 = 0 THEN NULL ELSE 50 + (i % 97)::DOUBLE END AS heart_rate_bpm,
+                   (i % 130)::BIGINT AS steps,
+                   ['awake', 'light', 'deep', 'rem', 'awake'][1 + i % 5] AS sleep_state,
+                   TIMESTAMPTZ '2026-11-28 00:00:00+00' AS received_at, i::BIGINT AS kafka_offset
+            FROM range({n}) t(i)
+            UNION ALL
+            SELECT i, 'e' || (i + {offset}), 'dev' || (i % {DEVICES}),
+                   TIMESTAMPTZ '{first_day} 00:00:00+00' + to_seconds(i * ({days} * 86400) // {n}),
+                   99, 1000, 'deep', TIMESTAMPTZ '2026-11-28 00:05:00+00', ({n} + i)::BIGINT
+            FROM range(0, {n}, {DUPLICATE_EVERY}) t(i))
+        SELECT 1::BIGINT AS schema_version, event_id, device_id, measured_at, heart_rate_bpm,
+               steps, sleep_state, 'offset' AS time_source, NULL::VARCHAR AS time_zone,
+               received_at, (i % 6)::INTEGER AS kafka_partition, kafka_offset,
+               received_at AS kafka_timestamp, CAST(measured_at AS DATE) AS event_date
+        FROM r)
         TO '{lake}' (FORMAT parquet, PARTITION_BY (event_date), APPEND true,
                      FILENAME_PATTERN 'part-bench{offset}-{{uuid}}')""")
 
@@ -112,7 +121,8 @@ def run() -> list[dict[str, object]]:
             agg.run_window(spark, f"file://{lake}", dsn, window, load=load)
             loads[load] = time.perf_counter() - t0
         rows += [
-            {"case": f"DuckDB, daily figures of {EVENTS:,} events ({duck_rows:,} rows)",
+            {"case": f"DuckDB, daily figures of {EVENTS:,} events and {EVENTS // DUPLICATE_EVERY:,}"
+                     f" resent copies ({duck_rows:,} rows)",
              "value": round(duck_s, 1), "unit": "s"},
             {"case": f"Spark job, the same into Postgres ({result.rows:,} rows, COPY)",
              "value": round(spark_s, 1), "unit": "s"},

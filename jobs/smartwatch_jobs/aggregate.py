@@ -13,18 +13,21 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
-import shutil
-import tempfile
+import io
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from smartwatch.events import ASLEEP_STATES
+from smartwatch_jobs.schema import event_schema
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 GRANULARITIES = ("daily", "weekly", "monthly")
 MEASURES = ("total_steps", "hr_samples", "hr_sum", "avg_hr", "min_hr", "max_hr",
@@ -114,8 +117,58 @@ DEDUP_FIELDS = ("device_id", "measured_at", "heart_rate_bpm", "steps", "sleep_st
 
 def dedup(events: DataFrame) -> DataFrame:
     """One row per event_id: the first received (then lowest Kafka position), so reruns agree.
-    A hash aggregate of min_by over (received_at, partition, offset), which is unique per Kafka
-    record: no sort, and cheaper than the minimum of a struct of every field."""
+
+    Duplicates are rare, so the events are not all shuffled by event_id. A 64-bit hash of each
+    event_id is computed first, and only the events whose hash occurs more than once (every
+    duplicate, and any event that merely shares a hash with another) go through the exact
+    deduplication by event_id; the others are unique as they are. Past SHARED_HASHES_MAX
+    shared hashes (duplicate-heavy data) every event is deduplicated by event_id."""
+    hashed = events.withColumn("_h", id_hash())
+    shared = shared_hashes(hashed.select("_h"))
+    if shared is None:
+        return dedup_by_id(events)
+    if shared.num_rows == 0:
+        return events.select("event_id", *DEDUP_FIELDS)
+    table = F.broadcast(events.sparkSession.createDataFrame(shared))
+    unique = hashed.join(table, "_h", "left_anti").select("event_id", *DEDUP_FIELDS)
+    repeated = dedup_by_id(hashed.join(table, "_h", "left_semi").drop("_h"))
+    return unique.unionByName(repeated)
+
+
+def id_hash() -> Column:
+    """A 64-bit hash of event_id. Equal ids have equal hashes; unequal ids that collide only
+    send both events through the exact path."""
+    return F.xxhash64("event_id")
+
+
+# Events whose hashes the driver sorts itself (8 bytes each) rather than grouping them with a
+# shuffle: several times faster, bounded by the driver's memory. Spark conf key to change it.
+DRIVER_HASHES_CONF = "spark.smartwatch.aggregate.driverHashRows"
+DRIVER_HASHES_DEFAULT = 25_000_000
+SHARED_HASHES_MAX = 1_000_000
+
+
+def shared_hashes(hashes: DataFrame) -> pa.Table | None:
+    """The values of column `_h` that occur more than once, as an Arrow table with that one
+    column; None if there are more than SHARED_HASHES_MAX."""
+    import numpy as np
+    import pyarrow as pa
+
+    limit = int(hashes.sparkSession.conf.get(DRIVER_HASHES_CONF, None)
+                or DRIVER_HASHES_DEFAULT)
+    if hashes.count() <= limit:
+        values = np.sort(hashes.toArrow().column("_h").to_numpy())
+        shared = np.unique(values[1:][values[1:] == values[:-1]])
+        table = pa.table({"_h": pa.array(shared, pa.int64())})
+    else:
+        table = (hashes.groupBy("_h").count().filter(F.col("count") > 1).select("_h")
+                 .limit(SHARED_HASHES_MAX + 1).toArrow())
+    return None if table.num_rows > SHARED_HASHES_MAX else table
+
+
+def dedup_by_id(events: DataFrame) -> DataFrame:
+    """Every event grouped by event_id: a hash aggregate of min_by over (received_at,
+    partition, offset), which is unique per Kafka record."""
     position = F.struct("received_at", "kafka_partition", "kafka_offset")
     first = F.min_by(F.struct(*DEDUP_FIELDS), position)
     return (events.groupBy("event_id").agg(first.alias("_e"))
@@ -128,11 +181,12 @@ def dedup(events: DataFrame) -> DataFrame:
 MAX_LITERAL_ZONES = 64
 
 
-def local_time(owners: DataFrame) -> Column:
-    """`measured_at` in the owner's zone, as a wall-clock timestamp."""
+def local_time(zones: Iterable[str]) -> Column:
+    """`measured_at` in the owner's zone (column owner_zone, one of `zones`), as a wall-clock
+    timestamp."""
     utc = F.col("measured_at")
     per_row = F.from_utc_timestamp(utc, F.col("owner_zone"))
-    zones = sorted(r[0] for r in owners.select("owner_zone").distinct().collect())
+    zones = sorted(set(zones))
     if not zones or len(zones) > MAX_LITERAL_ZONES:
         return per_row
     branches = F.when(F.col("owner_zone") == zones[0], F.from_utc_timestamp(utc, zones[0]))
@@ -141,11 +195,11 @@ def local_time(owners: DataFrame) -> Column:
     return branches.otherwise(per_row)
 
 
-def localise(events: DataFrame, owners: DataFrame) -> DataFrame:
+def localise(events: DataFrame, owners: Owners) -> DataFrame:
     """Events with the owner and local period columns; those of devices without owner have
     nulls there."""
-    day = F.to_date(local_time(owners))
-    return (events.join(owners, "device_id", "left")
+    day = F.to_date(local_time(owners.zones))
+    return (events.join(owners.frame, "device_id", "left")
             .withColumn("local_date", day)
             .withColumn("week_start", F.to_date(F.date_trunc("week", day)))
             .withColumn("iso_year", F.expr("extract(YEAROFWEEK FROM local_date)").cast("int"))
@@ -175,7 +229,7 @@ def measures(df: DataFrame, granularity: str) -> DataFrame:
             .select(*KEYS[granularity], *MEASURES))
 
 
-def aggregate_unique(unique: DataFrame, owners: DataFrame, window: AggWindow) -> DataFrame:
+def aggregate_unique(unique: DataFrame, owners: Owners, window: AggWindow) -> DataFrame:
     """The window's rows, plus one row with a null user_id whose `readings` counts the events
     of devices without owner (all the window reads): one pass over the events serves both."""
     period = PERIOD_COLUMN[window.granularity]
@@ -186,21 +240,39 @@ def aggregate_unique(unique: DataFrame, owners: DataFrame, window: AggWindow) ->
 
 
 # --- reading ------------------------------------------------------------------------------------
+# The lake's columns the job reads; given, so no Parquet footer is read to infer them.
+LAKE_SCHEMA = T.StructType(
+    [f for f in event_schema().fields if f.name in ("event_id", "received_at", *DEDUP_FIELDS)]
+    + [T.StructField("kafka_partition", T.IntegerType()),
+       T.StructField("kafka_offset", T.LongType()),
+       T.StructField("event_date", T.DateType())])
+
+
 def read_events(spark: SparkSession, lake: str, first: dt.date | None,
                 last: dt.date | None) -> DataFrame | None:
-    """The lake's rows of UTC dates [first, last] (partition pruning; None: all), or None if
-    there is no lake yet."""
+    """The lake's rows of UTC dates [first, last] (None: all), or None if the lake has no date
+    in that range. Only those dates' folders are listed and read."""
     jvm = spark.sparkContext._jvm
     assert jvm is not None
-    path = jvm.org.apache.hadoop.fs.Path(lake)
+    base = lake.rstrip("/")
+    path = jvm.org.apache.hadoop.fs.Path(base)
     fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-    if not fs.exists(path) or not fs.globStatus(jvm.org.apache.hadoop.fs.Path(
-            f"{lake.rstrip('/')}/event_date=*/*.parquet")):
+    if not fs.exists(path):
         return None
-    events = spark.read.option("basePath", lake).parquet(lake)
-    if first is None or last is None:
-        return events
-    return events.filter(F.col("event_date").between(F.lit(first), F.lit(last)))
+    folders = []
+    for status in fs.listStatus(path):
+        name = status.getPath().getName()
+        if not (status.isDirectory() and name.startswith("event_date=")):
+            continue
+        try:
+            day = dt.date.fromisoformat(name.removeprefix("event_date="))
+        except ValueError:
+            continue
+        if first is None or last is None or first <= day <= last:
+            folders.append(f"{base}/{name}")
+    if not folders:
+        return None
+    return spark.read.schema(LAKE_SCHEMA).option("basePath", base).parquet(*sorted(folders))
 
 
 OWNER_SCHEMA = T.StructType([T.StructField("device_id", T.StringType(), False),
@@ -208,12 +280,19 @@ OWNER_SCHEMA = T.StructType([T.StructField("device_id", T.StringType(), False),
                              T.StructField("owner_zone", T.StringType(), False)])
 
 
-def load_owners(spark: SparkSession, conn) -> DataFrame:
+@dataclass(frozen=True)
+class Owners:
+    frame: DataFrame  # device_id, user_id, owner_zone; broadcast
+    zones: tuple[str, ...]  # the distinct owner zones
+
+
+def load_owners(spark: SparkSession, conn) -> Owners:
     with conn.cursor() as cur:
         cur.execute("SELECT d.device_id, d.user_id, u.time_zone FROM devices d "
                     "JOIN users u USING (user_id)")
         rows = cur.fetchall()
-    return F.broadcast(spark.createDataFrame(rows, OWNER_SCHEMA))
+    return Owners(F.broadcast(spark.createDataFrame(rows, OWNER_SCHEMA)),
+                  tuple(sorted({r[2] for r in rows})))
 
 
 # --- writing ------------------------------------------------------------------------------------
@@ -226,10 +305,10 @@ def ensure_partitions(conn, first_year: int, last_year: int) -> None:
                                 FOR VALUES FROM ('{year}-01-01') TO ('{year + 1}-01-01')""")
 
 
-def replace_window(conn, window: AggWindow, csv_files: list[Path], run: str,
+def replace_window(conn, window: AggWindow, csv: bytes, run: str,
                    computed_at: dt.datetime) -> int:
-    """Delete the window's rows and COPY the new ones (CSV files Spark wrote), in the caller's
-    transaction."""
+    """Delete the window's rows and COPY the new ones (CSV without header, in `columns`
+    order), in the caller's transaction."""
     table = TABLE[window.granularity]
     period = PERIOD_COLUMN[window.granularity]
     columns = [*KEYS[window.granularity], *MEASURES]
@@ -238,9 +317,7 @@ def replace_window(conn, window: AggWindow, csv_files: list[Path], run: str,
                     (window.start, window.end))
         cur.execute(f"CREATE TEMP TABLE load ({', '.join(f'{c} text' for c in columns)}) "
                     "ON COMMIT DROP")
-        for path in csv_files:
-            with open(path) as data:
-                cur.copy_expert(_copy_sql(columns), data)
+        cur.copy_expert(_copy_sql(columns), io.BytesIO(csv))
         cur.execute(f"""INSERT INTO {table} ({', '.join(columns)}, computed_at, run)
                         SELECT {', '.join(columns)}, %s, %s FROM (
                           SELECT {', '.join(f'{c}::{_pg_type(c)} AS {c}' for c in columns)}
@@ -248,6 +325,20 @@ def replace_window(conn, window: AggWindow, csv_files: list[Path], run: str,
         written = cur.rowcount
         cur.execute("DROP TABLE load")
     return written
+
+
+def _csv_and_orphans(figures: pa.Table, window: AggWindow) -> tuple[bytes, int]:
+    """The figures' rows as CSV in replace_window's column order, and the readings of the
+    null-user row (events of devices without owner)."""
+    import pyarrow.compute as pc
+    import pyarrow.csv as pcsv
+
+    owned = pc.is_valid(figures.column("user_id"))
+    orphans = pc.sum(figures.filter(pc.invert(owned)).column("readings")).as_py() or 0
+    rows = figures.filter(owned).select([*KEYS[window.granularity], *MEASURES])
+    out = io.BytesIO()
+    pcsv.write_csv(rows, out, pcsv.WriteOptions(include_header=False, quoting_style="needed"))
+    return out.getvalue(), orphans
 
 
 def _copy_sql(columns: list[str]) -> str:
@@ -363,9 +454,9 @@ def run_window(spark: SparkSession, lake: str, dsn: str, window: AggWindow,
                run: str | None = None, load: str | None = None) -> RunResult:
     """Compute one window and replace its rows; the run is recorded in aggregation_runs under
     `run` (default: a new unique name; an existing name: see claim_run).
-    `load`: "copy" (CSV files and COPY) or "jdbc" (Spark's JDBC writer). By default COPY when
-    Spark runs in this process (local master: the CSV files are on this machine), JDBC on a
-    cluster, where executors write their files in their own pods."""
+    `load`: "copy" (the figures collected to the driver as Arrow, then COPY) or "jdbc" (Spark's
+    JDBC writer). By default COPY when Spark runs in this process (local master: its tasks run
+    in this process too), JDBC on a cluster, where the figures stay on the executors."""
     import psycopg2
 
     load = load or ("copy" if spark.sparkContext.master.startswith("local") else "jdbc")
@@ -378,28 +469,26 @@ def run_window(spark: SparkSession, lake: str, dsn: str, window: AggWindow,
             ensure_partitions(conn, window.start.year - 1, window.end.year + 1)
         replaced = claim_run(conn, run, window, started)
         mine = (run, started)  # this attempt's row: a newer attempt under the name replaces it
-        staging = Path(tempfile.mkdtemp(prefix="smartwatch-agg-"))
         try:
             first, last = window.utc_dates
             events = read_events(spark, lake, first, last)
             with conn:
                 owners = load_owners(spark, conn)
-            csv_files: list[Path] = []
+            csv = b""
             orphans = 0
             result = None
             if events is not None:
-                # Cache the figures (one row per user and period), not the events.
-                figures = aggregate_unique(dedup(events), owners, window).persist()
+                figures = aggregate_unique(dedup(events), owners, window)
                 utc_text = "yyyy-MM-dd'T'HH:mm:ss.SSSSSS'+00:00'"  # the session zone is UTC
-                result = (figures.filter(F.col("user_id").isNotNull())
-                          .withColumn("first_at", F.date_format("first_at", utc_text))
-                          .withColumn("last_at", F.date_format("last_at", utc_text)))
+                figures = (figures.withColumn("first_at", F.date_format("first_at", utc_text))
+                           .withColumn("last_at", F.date_format("last_at", utc_text)))
                 if load == "copy":
-                    (result.write.option("nullValue", "").option("emptyValue", '""')
-                     .csv(f"file://{staging / 'out'}"))
-                    csv_files = sorted((staging / "out").glob("part-*.csv"))
-                orphans = (figures.filter(F.col("user_id").isNull())
-                           .agg(F.sum("readings")).first()[0] or 0)
+                    csv, orphans = _csv_and_orphans(figures.toArrow(), window)
+                else:  # cache the figures (one row per user and period), not the events
+                    figures = figures.persist()
+                    result = figures.filter(F.col("user_id").isNotNull())
+                    orphans = (figures.filter(F.col("user_id").isNull())
+                               .agg(F.sum("readings")).first()[0] or 0)
             with conn:  # one transaction: the window's rows and the run's success
                 with conn.cursor() as cur:  # still ours? (locked until the commit)
                     cur.execute("""SELECT 1 FROM aggregation_runs WHERE run = %s
@@ -411,7 +500,7 @@ def run_window(spark: SparkSession, lake: str, dsn: str, window: AggWindow,
                 if load == "jdbc" and result is not None:
                     written = replace_window_jdbc(conn, window, result, dsn, run, started)
                 else:
-                    written = replace_window(conn, window, csv_files, run, started)
+                    written = replace_window(conn, window, csv, run, started)
                 with conn.cursor() as cur:
                     cur.execute("""UPDATE aggregation_runs SET finished_at = now(),
                                      rows_written = %s, events_without_owner = %s,
@@ -425,7 +514,6 @@ def run_window(spark: SparkSession, lake: str, dsn: str, window: AggWindow,
                                  AND status = 'running'""", (repr(exc)[:2000], *mine))
             raise
         finally:
-            shutil.rmtree(staging, ignore_errors=True)
             spark.catalog.clearCache()
     finally:
         conn.close()

@@ -34,6 +34,8 @@ def session(app_name: str, settings: Settings, shuffle_partitions: int) -> Spark
         if settings.spark_master.startswith("local"):  # listen on loopback only
             builder = (builder.config("spark.driver.host", "127.0.0.1")
                        .config("spark.driver.bindAddress", "127.0.0.1"))
+    if not conf.contains("spark.driver.memory"):
+        builder = builder.config("spark.driver.memory", settings.spark_driver_memory)
     if not conf.contains("spark.jars"):
         from smartwatch import toolchain
 

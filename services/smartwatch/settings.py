@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     # --- Spark jobs ---
     spark_master: str = Field("local[*]", description="Spark master when none is given by "
                                                       "spark-submit (local runs).")
+    spark_driver_memory: str = Field("4g", pattern=r"^[0-9]+[kmgt]?$", description="Heap of the "
+                                     "driver of local runs, which also runs their tasks (under "
+                                     "spark-submit the submitter sets it).")
     lake_uri: str | None = Field(None, description="Parquet lake (file://, s3a://, hdfs://); "
                                                    "default: the local stack's lake folder.")
     quarantine_uri: str | None = Field(None, description="Quarantine dataset; default: beside "

@@ -153,6 +153,14 @@ def world(spark, kafka_bootstrap, postgres_dsn, tmp_path_factory):
     resent = random.Random(6).sample(events, len(events) // 20)
     _land(spark, kafka_bootstrap, tmp, [(e["device_id"].encode(), json.dumps(e).encode())
                                         for e in events + resent], postgres_dsn, "first")
+    # Resent once more, after landing's deduplication window (a new checkpoint): these copies
+    # reach the lake, received later and with other values, so only aggregation's
+    # deduplication keeps the first.
+    again = [{**e, "steps": 1 + (e["steps"] or 0), "heart_rate_bpm": 200.0,
+              "sleep_state": "deep", "received_at": "2026-11-28T00:05:00+00:00"}
+             for e in random.Random(7).sample(events, len(events) // 20)]
+    _land(spark, kafka_bootstrap, tmp, [(e["device_id"].encode(), json.dumps(e).encode())
+                                        for e in again], postgres_dsn, "again")
     lake = tmp / "lake"
     runs = {g: agg.run_window(spark, f"file://{lake}", postgres_dsn, agg.align(g, *WINDOW))
             for g in agg.GRANULARITIES}
@@ -169,6 +177,41 @@ def test_every_column_matches_an_independent_computation(world, postgres_dsn, gr
     assert not any(k[0].endswith("-ud") for k in stored)
     assert world["runs"][granularity].events_without_owner == sum(
         1 for e in world["events"] if e["device_id"].endswith("-d"))
+
+
+def test_the_lake_holds_duplicates_that_aggregation_drops(world):
+    db = duckdb.connect()
+    rows, ids = db.execute(f"""SELECT count(*), count(DISTINCT event_id) FROM
+                               read_parquet('{world['lake']}/*/*.parquet')
+                               WHERE device_id LIKE '{world['tag']}-%'""").fetchone()
+    assert ids == len(world["events"])
+    assert rows - ids == len(world["events"]) // 20
+
+
+@pytest.mark.parametrize("path", ["hashes grouped by Spark", "colliding hashes",
+                                  "every event by event_id"])
+def test_each_deduplication_path_gives_the_same_figures(world, spark, postgres_dsn,
+                                                         monkeypatch, path):
+    """The driver sorts the id hashes by default; these are the other paths: the hashes
+    grouped by Spark (past the driver's bound), hashes that collide for unequal ids, and
+    too many shared hashes to broadcast."""
+    from pyspark.sql import functions as F
+
+    from smartwatch_jobs import aggregate as agg
+
+    if path == "hashes grouped by Spark":
+        spark.conf.set(agg.DRIVER_HASHES_CONF, "0")
+    elif path == "colliding hashes":
+        monkeypatch.setattr(agg, "id_hash", lambda: F.length("event_id").cast("long"))
+    else:
+        monkeypatch.setattr(agg, "SHARED_HASHES_MAX", 0)
+    lake = world["lake"]
+    try:
+        agg.run_window(spark, f"file://{lake}", postgres_dsn, agg.align("daily", *WINDOW))
+    finally:
+        spark.conf.unset(agg.DRIVER_HASHES_CONF)
+    _assert_same(_stored(postgres_dsn, world["tag"], "daily"),
+                 _expected(lake, postgres_dsn, world["tag"], "daily"))
 
 
 def test_calendar_edges_are_present(world, postgres_dsn):
