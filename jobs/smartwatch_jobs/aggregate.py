@@ -119,20 +119,28 @@ def dedup(events: DataFrame) -> DataFrame:
     """One row per event_id: the first received (then lowest Kafka position), so reruns agree.
 
     Duplicates are rare, so the events are not all shuffled by event_id. A 64-bit hash of each
-    event_id is computed first, and only the events whose hash occurs more than once (every
-    duplicate, and any event that merely shares a hash with another) go through the exact
-    deduplication by event_id; the others are unique as they are. Past SHARED_HASHES_MAX
-    shared hashes (duplicate-heavy data) every event is deduplicated by event_id."""
+    event_id is computed first; for the events whose hash occurs more than once (every
+    duplicate, and any event that merely shares a hash with another) the first position of
+    each of their event_ids is found, a small table; then one pass over the events keeps those
+    with an unshared hash and, of the others, the copy at its event_id's first position.
+    Past SHARED_HASHES_MAX shared hashes (duplicate-heavy data) every event is grouped by
+    event_id instead."""
     hashed = events.withColumn("_h", id_hash())
     shared = shared_hashes(hashed.select("_h"))
     if shared is None:
         return dedup_by_id(events)
     if shared.num_rows == 0:
         return events.select("event_id", *DEDUP_FIELDS)
-    table = F.broadcast(events.sparkSession.createDataFrame(shared))
-    unique = hashed.join(table, "_h", "left_anti").select("event_id", *DEDUP_FIELDS)
-    repeated = dedup_by_id(hashed.join(table, "_h", "left_semi").drop("_h"))
-    return unique.unionByName(repeated)
+    position = F.struct("received_at", "kafka_partition", "kafka_offset")
+    firsts = (hashed.join(F.broadcast(events.sparkSession.createDataFrame(shared)), "_h",
+                          "left_semi")
+              .groupBy("_h", F.col("event_id").alias("_id")).agg(F.min(position).alias("_first")))
+    # Joined on the hash alone (a long: the fast hash join); an event with a shared hash meets
+    # every event_id of that hash, its own among them, and only that row can be kept.
+    return (hashed.join(F.broadcast(firsts), "_h", "left")
+            .filter(F.col("_id").isNull()
+                    | ((F.col("_id") == F.col("event_id")) & (F.col("_first") == position)))
+            .select("event_id", *DEDUP_FIELDS))
 
 
 def id_hash() -> Column:
