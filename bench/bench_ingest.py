@@ -70,6 +70,33 @@ async def _bare_producer(bootstrap: str, topic: str, records: list[tuple[bytes, 
         await producer.stop()
 
 
+async def _bare_batches(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]) -> float:
+    """The same producer through aiokafka's batch API: one batch a partition a round of BATCH
+    records, partitioned as the default partitioner does."""
+    from aiokafka import AIOKafkaProducer
+    from aiokafka.partitioner import DefaultPartitioner
+
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True,
+                                compression_type="lz4", linger_ms=5, max_batch_size=512 * 1024)
+    await producer.start()
+    try:
+        partitions = sorted(await producer.partitions_for(topic))
+        partitioner = DefaultPartitioner()
+        t0 = time.perf_counter()
+        for i in range(0, len(records), BATCH):
+            batches: dict[int, object] = {}
+            for k, v in records[i:i + BATCH]:
+                p = partitioner(k, partitions, partitions)
+                batch = batches.get(p) or batches.setdefault(p, producer.create_batch())
+                if batch.append(key=k, value=v, timestamp=None) is None:
+                    raise RuntimeError("a round outgrew one batch")
+            await asyncio.gather(*[await producer.send_batch(b, topic, partition=p)
+                                   for p, b in batches.items()])
+        return len(records) / (time.perf_counter() - t0)
+    finally:
+        await producer.stop()
+
+
 def run() -> list[dict[str, object]]:
     if not shutil.which("wrk"):
         raise RuntimeError("wrk is missing: run make setup")
@@ -116,8 +143,11 @@ def run() -> list[dict[str, object]]:
             (work / f"{name}.list").write_text("\n".join(lines) + "\n")
 
         bare = asyncio.run(_bare_producer(bootstrap, settings.events_topic, records))
-        rows.append({"case": "bare aiokafka producer, same events, acks=all",
-                     "value": round(bare), "unit": "events/s"})
+        bare_batches = asyncio.run(_bare_batches(bootstrap, settings.events_topic, records))
+        rows += [{"case": "bare aiokafka producer, same events, acks=all, send() a record",
+                  "value": round(bare), "unit": "events/s"},
+                 {"case": "bare aiokafka producer, the same through its batch API",
+                  "value": round(bare_batches), "unit": "events/s"}]
         for workers in (1, 2):
             if workers != 1:
                 stack.down(only=("api",))
@@ -132,8 +162,11 @@ def run() -> list[dict[str, object]]:
                          f"batches of {BATCH} (p99 {batch['p99_ms']:.0f} ms, "
                          f"{batch['non2xx']} non-2xx)",
                  "value": round(batch_eps), "unit": "events/s", "target": ">= 50000"},
-                {"case": f"API ({workers}) batches / bare producer",
+                {"case": f"API ({workers}) batches / bare producer, send()",
                  "value": round(100 * batch_eps / bare, 1), "unit": "%", "target": ">= 60"},
+                {"case": f"API ({workers}) batches / bare producer, batch API",
+                 "value": round(100 * batch_eps / bare_batches, 1), "unit": "%",
+                 "target": ">= 60"},
                 {"case": f"API ({workers}) /stream, one event a request (p99 "
                          f"{single['p99_ms']:.0f} ms, {single['non2xx']} non-2xx)",
                  "value": round(single["rps"]), "unit": "events/s", "target": ">= 3000"},

@@ -5,12 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections.abc import Sequence
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
+from aiokafka.partitioner import murmur2
 
 log = logging.getLogger(__name__)
+
+
+BATCH_API_MIN = 50  # records of one call from which it goes as batches of its own
+KEY_HASHES_MAX = 1_000_000  # cached key hashes (device ids) before the cache starts over
 
 
 class KafkaUnavailable(Exception):
@@ -26,6 +33,7 @@ class EventProducer:
         self.timeout = timeout
         self._producer: AIOKafkaProducer | None = None
         self._lock = asyncio.Lock()
+        self._key_hashes: dict[bytes, int] = {}
 
     async def _ensure(self) -> AIOKafkaProducer:
         if self._producer is not None:
@@ -60,19 +68,56 @@ class EventProducer:
 
     async def send_all(self, records: Sequence[tuple[str, bytes | None, bytes]]) -> None:
         """(topic, key, value) records; raises KafkaUnavailable unless all were acknowledged
-        within the timeout. Records go through the producer's shared per-partition batches,
-        so concurrent requests for a partition share produce requests."""
+        within the timeout. A call of BATCH_API_MIN records or more goes as one batch a
+        partition (aiokafka's batch API: a future a batch, not one a record, which was most of
+        the cost of sending), to the partition the producer's default partitioner would pick
+        for the key. Fewer records go through the producer's shared batches: there, the records
+        of concurrent small calls share one produce request a partition, where batches of
+        their own would each wait for the partition's previous one."""
         try:
             async with asyncio.timeout(self.timeout):
                 producer = await self._ensure()
-                futures = [await producer.send(topic, value, key=key)
-                           for topic, key, value in records]
-                if futures:
-                    await asyncio.gather(*futures)
+                if len(records) < BATCH_API_MIN:
+                    futures = [await producer.send(topic, value, key=key)
+                               for topic, key, value in records]
+                    if futures:
+                        await asyncio.gather(*futures)
+                    return
+                partitions: dict[str, list[int]] = {}
+                batches: dict[tuple[str, int], Any] = {}
+                pending = []
+                for topic, key, value in records:
+                    if topic not in partitions:
+                        partitions[topic] = sorted(await producer.partitions_for(topic))
+                    partition = self._partition(partitions[topic], key)
+                    batch = batches.get((topic, partition))
+                    if batch is None:
+                        batch = batches[topic, partition] = producer.create_batch()
+                    if batch.append(key=key, value=value, timestamp=None) is None:  # full
+                        pending.append(await producer.send_batch(batch, topic,
+                                                                 partition=partition))
+                        batch = batches[topic, partition] = producer.create_batch()
+                        batch.append(key=key, value=value, timestamp=None)  # the first fits
+                for (topic, partition), batch in batches.items():
+                    pending.append(await producer.send_batch(batch, topic, partition=partition))
+                if pending:
+                    await asyncio.gather(*pending)
         except TimeoutError:
             raise KafkaUnavailable(f"Kafka did not acknowledge within {self.timeout:g}s") from None
         except (KafkaError, OSError) as exc:
             raise KafkaUnavailable(f"Kafka error: {exc!r}") from None
+
+    def _partition(self, partitions: list[int], key: bytes | None) -> int:
+        """Kafka's default partitioner (murmur2 of the key, as the Java client and aiokafka
+        do), its hash cached per key; a record without key goes to a random partition."""
+        if key is None:
+            return random.choice(partitions)
+        hashed = self._key_hashes.get(key)
+        if hashed is None:
+            if len(self._key_hashes) >= KEY_HASHES_MAX:
+                self._key_hashes.clear()
+            hashed = self._key_hashes[key] = murmur2(key) & 0x7FFFFFFF
+        return partitions[hashed % len(partitions)]
 
     async def ready(self) -> bool:
         try:

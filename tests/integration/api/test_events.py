@@ -155,3 +155,33 @@ def test_many_concurrent_first_requests(api) -> None:
             return await asyncio.gather(*(one(client, d, t) for d, t in devices))
 
     assert asyncio.run(run()) == [200] * len(devices)
+
+
+def test_each_device_in_the_partition_of_its_key_in_order(api) -> None:
+    """Batches interleaving many devices: each device's events end in one partition, the one
+    Kafka's default partitioner (murmur2 of the key) picks, in the order they were sent."""
+    from aiokafka.partitioner import DefaultPartitioner
+
+    devices = [new_device(api) for _ in range(12)]
+    reader = TopicReader(api["bootstrap"], api["events_topic"])
+    since = reader.mark()
+    partitions = sorted(since)
+    sent: dict[str, list[str]] = {}
+    for round_ in range(3):
+        for device, token in devices:
+            events = [{"event_id": f"{device}-{round_}-{i}", "device_id": device,
+                       "steps": i, "measured_at": f"2026-06-01T00:{i:02d}:00Z"}
+                      for i in range(40)]
+            sent.setdefault(device, []).extend(e["event_id"] for e in events)
+            with device_client(api, token) as client:
+                r = client.post("/v1/events", json=events)
+                assert r.status_code == 200, r.text
+    records = reader.records(since, sum(len(ids) for ids in sent.values()))
+    mine = {d for d, _ in devices}
+    got: dict[str, list[tuple[int, str]]] = {}
+    for r in sorted(records, key=lambda r: (r.partition, r.offset)):
+        if r.key.decode() in mine:
+            got.setdefault(r.key.decode(), []).append((r.partition, json.loads(r.value)["event_id"]))
+    for device, ids in sent.items():
+        expected = DefaultPartitioner()(device.encode(), partitions, partitions)
+        assert got[device] == [(expected, i) for i in ids]
