@@ -122,21 +122,21 @@ def _backlog(settings, state, bootstrap, dsn, topic) -> list[dict[str, object]]:
     from smartwatch_jobs import landing
     from smartwatch_jobs.spark import quiet, session
 
-    if True:
-        spark = quiet(session("bench-landing", settings.model_copy(update={"spark_master": "local[*]"}), 4))
-        cfg = landing.LandingConfig(bootstrap=bootstrap, topic=topic,
-                                    lake=f"file://{state / 'lake1'}",
-                                    quarantine=f"file://{state / 'q1'}",
-                                    checkpoint=f"file://{state / 'ckpt1'}", postgres_dsn=dsn)
-        t0 = time.perf_counter()
-        landing.run(spark, cfg, available_now=True, trigger_seconds=5)
-        seconds = time.perf_counter() - t0
-        spark.stop()
-        landed = duckdb.connect().execute(
-            f"SELECT count(*) FROM read_parquet('{state / 'lake1'}/*/*.parquet')").fetchone()[0]
-        return [{"case": f"backlog catch-up, {BACKLOG:,} events, available-now "
-                         f"({landed:,} landed in {seconds:.1f} s)",
-                 "value": round(BACKLOG / seconds), "unit": "events/s", "target": ">= 100000"}]
+    local = settings.model_copy(update={"spark_master": "local[*]"})
+    spark = quiet(session("bench-landing", local, 4))
+    cfg = landing.LandingConfig(bootstrap=bootstrap, topic=topic,
+                                lake=f"file://{state / 'lake1'}",
+                                quarantine=f"file://{state / 'q1'}",
+                                checkpoint=f"file://{state / 'ckpt1'}", postgres_dsn=dsn)
+    t0 = time.perf_counter()
+    landing.run(spark, cfg, available_now=True, trigger_seconds=5)
+    seconds = time.perf_counter() - t0
+    spark.stop()
+    landed = duckdb.connect().execute(
+        f"SELECT count(*) FROM read_parquet('{state / 'lake1'}/*/*.parquet')").fetchone()[0]
+    return [{"case": f"backlog catch-up, {BACKLOG:,} events, available-now "
+                     f"({landed:,} landed in {seconds:.1f} s)",
+             "value": round(BACKLOG / seconds), "unit": "events/s", "target": ">= 100000"}]
 
 
 def _steady(state, bootstrap, dsn) -> list[dict[str, object]]:
