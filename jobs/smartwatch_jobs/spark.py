@@ -58,9 +58,6 @@ def _job_conf(shuffle_partitions: int) -> dict[str, str]:
         "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
         "spark.sql.streaming.stateStore.providerClass":
             "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider",
-        # Commit a batch's state changes, not a snapshot of the whole store (snapshots are made
-        # in the background): landing's catch-up went from 26-28k to 31-38k events/s.
-        "spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled": "true",
     }
 
 
