@@ -149,10 +149,13 @@ def id_hash() -> Column:
     return F.xxhash64("event_id")
 
 
-# Events whose hashes the driver sorts itself (8 bytes each) rather than grouping them with a
-# shuffle: several times faster, bounded by the driver's memory. Spark conf key to change it.
+# Events whose hashes the driver sorts itself (8 bytes each, twice while sorting) rather than
+# grouping them with a shuffle: several times faster, bounded by the driver's memory. Spark
+# conf key to change it. A local run's driver has SMARTWATCH_SPARK_DRIVER_MEMORY (4g); a
+# cluster's driver pod is small by default (1g) and has executors to group with.
 DRIVER_HASHES_CONF = "spark.smartwatch.aggregate.driverHashRows"
-DRIVER_HASHES_DEFAULT = 25_000_000
+DRIVER_HASHES_LOCAL = 25_000_000
+DRIVER_HASHES_CLUSTER = 2_000_000
 SHARED_HASHES_MAX = 1_000_000
 
 
@@ -162,8 +165,10 @@ def shared_hashes(hashes: DataFrame) -> pa.Table | None:
     import numpy as np
     import pyarrow as pa
 
-    limit = int(hashes.sparkSession.conf.get(DRIVER_HASHES_CONF, None)
-                or DRIVER_HASHES_DEFAULT)
+    spark = hashes.sparkSession
+    local = spark.sparkContext.master.startswith("local")
+    limit = int(spark.conf.get(DRIVER_HASHES_CONF, None)
+                or (DRIVER_HASHES_LOCAL if local else DRIVER_HASHES_CLUSTER))
     if hashes.count() <= limit:
         values = np.sort(hashes.toArrow().column("_h").to_numpy())
         shared = np.unique(values[1:][values[1:] == values[:-1]])
