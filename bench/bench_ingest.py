@@ -54,25 +54,11 @@ def _wrk(url: str, listing: Path, connections: int) -> dict[str, float]:
             "p99_ms": float(p99.group(1)) * scale[p99.group(2)] if p99 else float("nan")}
 
 
-async def _bare_producer(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]) -> float:
-    from aiokafka import AIOKafkaProducer
-
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True,
-                                compression_type="lz4", linger_ms=5, max_batch_size=512 * 1024)
-    await producer.start()
-    try:
-        t0 = time.perf_counter()
-        for i in range(0, len(records), BATCH):
-            futures = [await producer.send(topic, v, key=k) for k, v in records[i:i + BATCH]]
-            await asyncio.gather(*futures)
-        return len(records) / (time.perf_counter() - t0)
-    finally:
-        await producer.stop()
-
-
-async def _bare_batches(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]) -> float:
-    """The same producer through aiokafka's batch API: one batch a partition a round of BATCH
-    records, partitioned as the default partitioner does."""
+async def _bare_rate(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]],
+                     batch_api: bool) -> float:
+    """A bare aiokafka producer (acks=all, idempotent, lz4) pushing the records BATCH a round,
+    a round acknowledged before the next: with `send()` a record, or with its batch API (one
+    batch a partition a round, partitioned as the default partitioner does)."""
     from aiokafka import AIOKafkaProducer
     from aiokafka.partitioner import DefaultPartitioner
 
@@ -84,11 +70,16 @@ async def _bare_batches(bootstrap: str, topic: str, records: list[tuple[bytes, b
         partitioner = DefaultPartitioner()
         t0 = time.perf_counter()
         for i in range(0, len(records), BATCH):
-            batches: dict[int, object] = {}
-            for k, v in records[i:i + BATCH]:
+            round_ = records[i:i + BATCH]
+            if not batch_api:
+                await asyncio.gather(*[await producer.send(topic, v, key=k) for k, v in round_])
+                continue
+            batches = {}
+            for k, v in round_:
                 p = partitioner(k, partitions, partitions)
-                batch = batches.get(p) or batches.setdefault(p, producer.create_batch())
-                if batch.append(key=k, value=v, timestamp=None) is None:
+                if p not in batches:
+                    batches[p] = producer.create_batch()
+                if batches[p].append(key=k, value=v, timestamp=None) is None:
                     raise RuntimeError("a round outgrew one batch")
             await asyncio.gather(*[await producer.send_batch(b, topic, partition=p)
                                    for p, b in batches.items()])
@@ -142,8 +133,8 @@ def run() -> list[dict[str, object]]:
                             ("proto", proto_list)):
             (work / f"{name}.list").write_text("\n".join(lines) + "\n")
 
-        bare = asyncio.run(_bare_producer(bootstrap, settings.events_topic, records))
-        bare_batches = asyncio.run(_bare_batches(bootstrap, settings.events_topic, records))
+        bare = asyncio.run(_bare_rate(bootstrap, settings.events_topic, records, False))
+        bare_batches = asyncio.run(_bare_rate(bootstrap, settings.events_topic, records, True))
         rows += [{"case": "bare aiokafka producer, same events, acks=all, send() a record",
                   "value": round(bare), "unit": "events/s"},
                  {"case": "bare aiokafka producer, the same through its batch API",

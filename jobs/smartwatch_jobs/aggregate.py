@@ -131,7 +131,7 @@ def dedup(events: DataFrame) -> DataFrame:
         return dedup_by_id(events)
     if shared.num_rows == 0:
         return events.select("event_id", *DEDUP_FIELDS)
-    position = F.struct("received_at", "kafka_partition", "kafka_offset")
+    position = kafka_position()
     firsts = (hashed.join(F.broadcast(events.sparkSession.createDataFrame(shared)), "_h",
                           "left_semi")
               .groupBy("_h", F.col("event_id").alias("_id")).agg(F.min(position).alias("_first")))
@@ -141,6 +141,12 @@ def dedup(events: DataFrame) -> DataFrame:
             .filter(F.col("_id").isNull()
                     | ((F.col("_id") == F.col("event_id")) & (F.col("_first") == position)))
             .select("event_id", *DEDUP_FIELDS))
+
+
+def kafka_position() -> Column:
+    """Where a copy of an event was received: the first received, then the lowest Kafka
+    position, wins. Unique per Kafka record."""
+    return F.struct("received_at", "kafka_partition", "kafka_offset")
 
 
 def id_hash() -> Column:
@@ -180,9 +186,8 @@ def shared_hashes(hashes: DataFrame) -> pa.Table | None:
 
 
 def dedup_by_id(events: DataFrame) -> DataFrame:
-    """Every event grouped by event_id: a hash aggregate of min_by over (received_at,
-    partition, offset), which is unique per Kafka record."""
-    position = F.struct("received_at", "kafka_partition", "kafka_offset")
+    """Every event grouped by event_id: a hash aggregate of min_by over kafka_position."""
+    position = kafka_position()
     first = F.min_by(F.struct(*DEDUP_FIELDS), position)
     return (events.groupBy("event_id").agg(first.alias("_e"))
             .select("event_id", *[F.col("_e")[c].alias(c) for c in DEDUP_FIELDS]))

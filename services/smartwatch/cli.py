@@ -119,8 +119,9 @@ def cmd_api(args: argparse.Namespace) -> int:
     if args.admin_token_file:
         settings = settings.model_copy(update={"admin_token_file": Path(args.admin_token_file)})
     workers = args.workers or settings.api_workers
-    options: dict[str, Any] = {"host": args.host or settings.api_host, "port": args.port or settings.api_port,
-               "log_level": "warning", "access_log": False, "loop": "uvloop", "http": "httptools"}
+    options: dict[str, Any] = {
+        "host": args.host or settings.api_host, "port": args.port or settings.api_port,
+        "log_level": "warning", "access_log": False, "loop": "uvloop", "http": "httptools"}
     if workers == 1:
         uvicorn.run(create_app(settings), **options)
         return 0
