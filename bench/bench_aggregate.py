@@ -34,7 +34,8 @@ START = dt.date(2026, 6, 1)
 
 def _write_lake(lake, n: int, first_day: dt.date, days: int, offset: int) -> None:
     """n readings, and a resent copy of every DUPLICATE_EVERY-th one, received later with other
-    values (so only the first received may count)."""
+    values (so only the first received may count). Kafka positions are unique, as landing
+    writes them: a write's offsets start at 2 * offset."""
     db = duckdb.connect()
     db.execute("SET TimeZone = 'UTC'")
     db.execute(f"""COPY (
@@ -45,12 +46,14 @@ def _write_lake(lake, n: int, first_day: dt.date, days: int, offset: int) -> Non
                    CASE WHEN i % 10 = 0 THEN NULL ELSE 50 + (i % 97)::DOUBLE END AS heart_rate_bpm,
                    (i % 130)::BIGINT AS steps,
                    ['awake', 'light', 'deep', 'rem', 'awake'][1 + i % 5] AS sleep_state,
-                   TIMESTAMPTZ '2026-11-28 00:00:00+00' AS received_at, i::BIGINT AS kafka_offset
+                   TIMESTAMPTZ '2026-11-28 00:00:00+00' AS received_at,
+                   (2 * {offset} + i)::BIGINT AS kafka_offset
             FROM range({n}) t(i)
             UNION ALL
             SELECT i, 'e' || (i + {offset}), 'dev' || (i % {DEVICES}),
                    TIMESTAMPTZ '{first_day} 00:00:00+00' + to_seconds(i * ({days} * 86400) // {n}),
-                   99, 1000, 'deep', TIMESTAMPTZ '2026-11-28 00:05:00+00', ({n} + i)::BIGINT
+                   99, 1000, 'deep', TIMESTAMPTZ '2026-11-28 00:05:00+00',
+                   (2 * {offset} + {n} + i)::BIGINT
             FROM range(0, {n}, {DUPLICATE_EVERY}) t(i))
         SELECT 1::BIGINT AS schema_version, event_id, device_id, measured_at, heart_rate_bpm,
                steps, sleep_state, 'offset' AS time_source, NULL::VARCHAR AS time_zone,

@@ -122,7 +122,8 @@ def dedup(events: DataFrame) -> DataFrame:
     event_id is computed first; for the events whose hash occurs more than once (every
     duplicate, and any event that merely shares a hash with another) the first position of
     each of their event_ids is found, a small table; then one pass over the events keeps those
-    with an unshared hash and, of the others, the copy at its event_id's first position.
+    with an unshared hash and, of the others, the copy at its event_id's first position (the
+    first received, then the lowest Kafka position, then the first in the lake).
     Past SHARED_HASHES_MAX shared hashes (duplicate-heavy data) every event is grouped by
     event_id instead."""
     hashed = events.withColumn("_h", id_hash())
@@ -131,7 +132,11 @@ def dedup(events: DataFrame) -> DataFrame:
         return dedup_by_id(events)
     if shared.num_rows == 0:
         return events.select("event_id", *DEDUP_FIELDS)
-    position = kafka_position()
+    # The Kafka position, then the row's place in the lake: a record landed twice (its
+    # checkpoint lost) is in the lake twice at one Kafka position, and one copy is kept.
+    hashed = hashed.withColumn("_file", F.col("_metadata.file_path")) \
+        .withColumn("_row", F.col("_metadata.row_index"))
+    position = F.struct("received_at", "kafka_partition", "kafka_offset", "_file", "_row")
     firsts = (hashed.join(F.broadcast(events.sparkSession.createDataFrame(shared)), "_h",
                           "left_semi")
               .groupBy("_h", F.col("event_id").alias("_id")).agg(F.min(position).alias("_first")))
@@ -193,34 +198,103 @@ def dedup_by_id(events: DataFrame) -> DataFrame:
             .select("event_id", *[F.col("_e")[c].alias(c) for c in DEDUP_FIELDS]))
 
 
-# With a zone column, from_utc_timestamp resolves the zone for every row, which was most of
-# the cost of localising; with a literal zone it is resolved once. So the owners' zones (few)
-# become one branch each, and only beyond this many does every row resolve its own.
-MAX_LITERAL_ZONES = 64
+DAY_MICROS = 86_400_000_000
+# A zone with more UTC offsets than this inside a window (decades of DST changes) is
+# localised row by row with from_utc_timestamp instead.
+MAX_OFFSETS_PER_ZONE = 64
 
 
-def local_time(zones: Iterable[str]) -> Column:
-    """`measured_at` in the owner's zone (column owner_zone, one of `zones`), as a wall-clock
-    timestamp."""
-    utc = F.col("measured_at")
-    per_row = F.from_utc_timestamp(utc, F.col("owner_zone"))
-    zones = sorted(set(zones))
-    if not zones or len(zones) > MAX_LITERAL_ZONES:
-        return per_row
-    branches = F.when(F.col("owner_zone") == zones[0], F.from_utc_timestamp(utc, zones[0]))
-    for zone in zones[1:]:
-        branches = branches.when(F.col("owner_zone") == zone, F.from_utc_timestamp(utc, zone))
-    return branches.otherwise(per_row)
+def utc_offsets(spark: SparkSession, zone: str, start: int,
+                end: int) -> list[tuple[int, int]] | None:
+    """The UTC offsets of `zone` between epoch seconds `start` and `end`: (from, seconds)
+    pairs, the first from `start`. By the rules of the zone as Spark's from_utc_timestamp
+    resolves it (java.time); None if Spark does not know the zone or it has more than
+    MAX_OFFSETS_PER_ZONE offsets in that span."""
+    from py4j.protocol import Py4JError
+    from pyspark.errors import PySparkException
+
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    try:
+        rules = jvm.org.apache.spark.sql.catalyst.util.DateTimeUtils.getZoneId(zone).getRules()
+    except (Py4JError, PySparkException):
+        return None
+    instant = jvm.java.time.Instant.ofEpochSecond(start)
+    pairs = [(start, rules.getOffset(instant).getTotalSeconds())]
+    while len(pairs) <= MAX_OFFSETS_PER_ZONE:
+        change = rules.nextTransition(instant)
+        if change is None or change.toEpochSecond() >= end:
+            return pairs
+        pairs.append((change.toEpochSecond(), change.getOffsetAfter().getTotalSeconds()))
+        instant = change.getInstant()
+    return None
 
 
-def localise(events: DataFrame, owners: Owners) -> DataFrame:
+def owner_frame(spark: SparkSession, owners: Owners, start: int, end: int) -> DataFrame:
+    """The owners' devices (device_id, user_key, owner_zone), each with its zone's UTC offsets
+    between epoch seconds `start` and `end` as columns (microseconds): `_from` and `_until`
+    (the span), `_o0` the offset from `_from`, `_oN` the one from `_bN` (N = 1..width);
+    padded to a width of at least 2, so that windows with as many offset changes share
+    Spark's generated code. Null offsets for zones that utc_offsets does not cover."""
+    offsets = [utc_offsets(spark, zone, start, end) for zone in owners.zones]
+    width = max([2, *(len(p) - 1 for p in offsets if p)])
+    span = [start * 1_000_000, end * 1_000_000]
+    per_zone = []
+    for pairs in offsets:
+        if pairs is None:
+            per_zone.append([None] * (2 + 2 * width + 1))
+            continue
+        bounds = [at * 1_000_000 for at, _ in pairs[1:]]
+        shifts = [seconds * 1_000_000 for _, seconds in pairs]
+        per_zone.append(span + bounds + [span[1]] * (width - len(bounds))
+                        + shifts + [shifts[-1]] * (width + 1 - len(shifts)))
+    columns = (["_from", "_until"] + [f"_b{i}" for i in range(1, width + 1)]
+               + [f"_o{i}" for i in range(width + 1)])
+    schema = T.StructType(
+        [T.StructField("device_id", T.StringType(), False),
+         T.StructField("user_key", T.IntegerType(), False),
+         T.StructField("owner_zone", T.StringType(), False)]
+        + [T.StructField(c, T.LongType()) for c in columns])
+    rows = [(device, user, owners.zones[zone], *per_zone[zone])
+            for device, user, zone in owners.devices]
+    return F.broadcast(spark.createDataFrame(rows, schema))
+
+
+def wall_micros(width: int) -> Column:
+    """`measured_at` in the owner's zone as wall-clock microseconds since the epoch, from the
+    offset columns of owner_frame; null outside their span or without offsets. A row's offset
+    takes a few comparisons: several times cheaper than from_utc_timestamp, which converts
+    each row through java.time objects."""
+    micros = F.unix_micros(F.col("measured_at"))
+    within = F.when(micros < F.col("_b1"), F.col("_o0"))
+    for i in range(2, width + 1):
+        within = within.when(micros < F.col(f"_b{i}"), F.col(f"_o{i - 1}"))
+    within = within.otherwise(F.col(f"_o{width}"))
+    return F.when((micros >= F.col("_from")) & (micros < F.col("_until")), micros + within)
+
+
+def localise(events: DataFrame, owners: Owners, window: AggWindow) -> DataFrame:
     """Events with the owner and local period columns; those of devices without owner have
     nulls there."""
-    day = F.to_date(local_time(owners.zones))
-    return (events.join(owners.frame, "device_id", "left")
-            .withColumn("local_date", day)
-            .withColumn("week_start", F.to_date(F.date_trunc("week", day)))
-            .withColumn("iso_year", F.expr("extract(YEAROFWEEK FROM local_date)").cast("int"))
+    first, last = window.utc_dates
+    epoch = dt.date(1970, 1, 1)
+    start = (first - epoch).days * 86_400
+    end = (last - epoch).days * 86_400 + 86_400
+    frame = owner_frame(events.sparkSession, owners, start, end)
+    width = sum(1 for c in frame.columns if c.startswith("_b"))
+    day = F.col("local_date")
+    week_start = F.date_sub(day, F.weekday(day))
+    # The wall-clock day, floored exactly with integers; row by row where there is no offset.
+    local_date = F.coalesce(
+        F.expr(f"date_from_unix_date(CAST((_wall - pmod(_wall, {DAY_MICROS})) "
+               f"div {DAY_MICROS} AS INT))"),
+        F.to_date(F.from_utc_timestamp("measured_at", F.col("owner_zone"))))
+    return (events.join(frame, "device_id", "left")
+            .withColumn("_wall", wall_micros(width))
+            .withColumn("local_date", local_date)
+            .drop("_wall", "_from", "_until", *[c for c in frame.columns if c[:2] in ("_b", "_o")])
+            .withColumn("week_start", week_start)
+            .withColumn("iso_year", F.year(F.date_add(week_start, 3)))  # its Thursday's year
             .withColumn("iso_week", F.weekofyear(day))
             .withColumn("month_start", F.trunc(day, "month"))
             .withColumn("year", F.year(day))
@@ -231,7 +305,8 @@ def measures(df: DataFrame, granularity: str) -> DataFrame:
     hr = F.col("heart_rate_bpm")
     asleep = F.col("sleep_state").isin([s.value for s in ASLEEP_STATES])
     sleep_hr = F.when(asleep, hr)
-    out = df.groupBy(*KEYS[granularity]).agg(
+    keys = ["user_key", *KEYS[granularity][1:]]
+    out = df.groupBy(*keys).agg(
         F.coalesce(F.sum("steps"), F.lit(0)).cast("long").alias("total_steps"),
         F.count(hr).alias("hr_samples"),
         F.coalesce(F.sum(hr), F.lit(0.0)).alias("hr_sum"),
@@ -244,17 +319,25 @@ def measures(df: DataFrame, granularity: str) -> DataFrame:
                                             F.col("hr_sum") / F.col("hr_samples")))
             .withColumn("avg_sleep_hr", F.when(F.col("sleep_hr_samples") > 0,
                                                F.col("sleep_hr_sum") / F.col("sleep_hr_samples")))
-            .select(*KEYS[granularity], *MEASURES))
+            .select(*keys, *MEASURES))
 
 
 def aggregate_unique(unique: DataFrame, owners: Owners, window: AggWindow) -> DataFrame:
-    """The window's rows, plus one row with a null user_id whose `readings` counts the events
-    of devices without owner (all the window reads): one pass over the events serves both."""
-    period = PERIOD_COLUMN[window.granularity]
-    local = localise(unique, owners)
-    kept = local.filter(F.col("user_id").isNull()
-                        | F.col(period).between(F.lit(window.start), F.lit(window.end)))
-    return measures(kept, window.granularity)
+    """The figures of every period the events fall in (the window's and, from the UTC days
+    read around it, some of its neighbours': keep the window's with `in_window`), plus one row
+    with a null user_id whose `readings` counts the events of devices without owner (all the
+    window reads): one pass over the events serves both. The periods are kept after
+    aggregating, since a filter on the local date before it would localise each row again."""
+    figures = measures(localise(unique, owners, window), window.granularity)
+    return (figures.join(owners.users, "user_key", "left")
+            .select(*KEYS[window.granularity], *MEASURES))
+
+
+def in_window(figures: DataFrame, window: AggWindow) -> DataFrame:
+    """The rows of users' periods in the window."""
+    period = F.col(PERIOD_COLUMN[window.granularity])
+    return figures.filter(F.col("user_id").isNotNull()
+                          & period.between(F.lit(window.start), F.lit(window.end)))
 
 
 # --- reading ------------------------------------------------------------------------------------
@@ -293,15 +376,19 @@ def read_events(spark: SparkSession, lake: str, first: dt.date | None,
     return spark.read.schema(LAKE_SCHEMA).option("basePath", base).parquet(*sorted(folders))
 
 
-OWNER_SCHEMA = T.StructType([T.StructField("device_id", T.StringType(), False),
-                             T.StructField("user_id", T.StringType(), False),
-                             T.StructField("owner_zone", T.StringType(), False)])
+USER_SCHEMA = T.StructType([T.StructField("user_key", T.IntegerType(), False),
+                            T.StructField("user_id", T.StringType(), False)])
 
 
 @dataclass(frozen=True)
 class Owners:
-    frame: DataFrame  # device_id, user_id, owner_zone; broadcast
-    zones: tuple[str, ...]  # the distinct owner zones
+    """The registry's owners, with a small integer for each user and each zone: the events
+    are grouped by user_key (integer keys group several times faster than strings), and
+    user_id is joined to the figures."""
+
+    devices: list[tuple[str, int, int]]  # device_id, user_key, zone_key
+    users: DataFrame  # user_key, user_id; broadcast
+    zones: tuple[str, ...]  # the distinct owner zones; zone_key is the index in it
 
 
 def load_owners(spark: SparkSession, conn) -> Owners:
@@ -309,8 +396,13 @@ def load_owners(spark: SparkSession, conn) -> Owners:
         cur.execute("SELECT d.device_id, d.user_id, u.time_zone FROM devices d "
                     "JOIN users u USING (user_id)")
         rows = cur.fetchall()
-    return Owners(F.broadcast(spark.createDataFrame(rows, OWNER_SCHEMA)),
-                  tuple(sorted({r[2] for r in rows})))
+    users = {u: i for i, u in enumerate(sorted({r[1] for r in rows}))}
+    zones = tuple(sorted({r[2] for r in rows}))
+    zone_key = {z: i for i, z in enumerate(zones)}
+    return Owners([(d, users[u], zone_key[z]) for d, u, z in rows],
+                  F.broadcast(spark.createDataFrame([(i, u) for u, i in users.items()],
+                                                    USER_SCHEMA)),
+                  zones)
 
 
 # --- writing ------------------------------------------------------------------------------------
@@ -346,14 +438,18 @@ def replace_window(conn, window: AggWindow, csv: bytes, run: str,
 
 
 def _csv_and_orphans(figures: pa.Table, window: AggWindow) -> tuple[bytes, int]:
-    """The figures' rows as CSV in replace_window's column order, and the readings of the
-    null-user row (events of devices without owner)."""
+    """The rows of users' periods in the window as CSV in replace_window's column order, and
+    the readings of the null-user row (events of devices without owner)."""
+    import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.csv as pcsv
 
     owned = pc.is_valid(figures.column("user_id"))
     orphans = pc.sum(figures.filter(pc.invert(owned)).column("readings")).as_py() or 0
-    rows = figures.filter(owned).select([*KEYS[window.granularity], *MEASURES])
+    period = figures.column(PERIOD_COLUMN[window.granularity])
+    kept = pc.and_(owned, pc.and_(pc.greater_equal(period, pa.scalar(window.start)),
+                                  pc.less_equal(period, pa.scalar(window.end))))
+    rows = figures.filter(kept).select([*KEYS[window.granularity], *MEASURES])
     out = io.BytesIO()
     pcsv.write_csv(rows, out, pcsv.WriteOptions(include_header=False, quoting_style="needed"))
     return out.getvalue(), orphans
@@ -504,7 +600,7 @@ def run_window(spark: SparkSession, lake: str, dsn: str, window: AggWindow,
                     csv, orphans = _csv_and_orphans(figures.toArrow(), window)
                 else:  # cache the figures (one row per user and period), not the events
                     figures = figures.persist()
-                    result = figures.filter(F.col("user_id").isNotNull())
+                    result = in_window(figures, window)
                     orphans = (figures.filter(F.col("user_id").isNull())
                                .agg(F.sum("readings")).first()[0] or 0)
             with conn:  # one transaction: the window's rows and the run's success

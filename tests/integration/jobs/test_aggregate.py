@@ -214,6 +214,40 @@ def test_each_deduplication_path_gives_the_same_figures(world, spark, postgres_d
                  _expected(lake, postgres_dsn, world["tag"], "daily"))
 
 
+def test_zones_localised_row_by_row_give_the_same_figures(world, spark, postgres_dsn,
+                                                          monkeypatch):
+    """A zone with more UTC offsets in the window than the driver lists is localised row by
+    row with from_utc_timestamp; here every zone with DST is."""
+    from smartwatch_jobs import aggregate as agg
+
+    monkeypatch.setattr(agg, "MAX_OFFSETS_PER_ZONE", 1)
+    agg.run_window(spark, f"file://{world['lake']}", postgres_dsn, agg.align("weekly", *WINDOW))
+    _assert_same(_stored(postgres_dsn, world["tag"], "weekly"),
+                 _expected(world["lake"], postgres_dsn, world["tag"], "weekly"))
+
+
+def test_a_record_landed_twice_counts_once(world, spark, postgres_dsn, tmp_path):
+    """A landing job restarted without its checkpoint lands records again: one Kafka record
+    at the same position twice in the lake, identical. Aggregation keeps one copy."""
+    import shutil
+
+    from smartwatch_jobs import aggregate as agg
+
+    lake = tmp_path / "lake"
+    shutil.copytree(world["lake"], lake)
+    for folder in sorted(lake.glob("event_date=*"))[::3]:
+        for f in folder.glob("*.parquet"):
+            shutil.copy(f, folder / f"relanded-{f.name}")
+    rows, records = duckdb.connect().execute(f"""
+        SELECT count(*), count(DISTINCT (event_id, kafka_partition, kafka_offset))
+        FROM read_parquet('{lake}/*/*.parquet') WHERE device_id LIKE '{world['tag']}-%'
+        """).fetchone()
+    assert rows - records > 100  # records at one position twice
+    agg.run_window(spark, f"file://{lake}", postgres_dsn, agg.align("daily", *WINDOW))
+    _assert_same(_stored(postgres_dsn, world["tag"], "daily"),
+                 _expected(lake, postgres_dsn, world["tag"], "daily"))
+
+
 def test_calendar_edges_are_present(world, postgres_dsn):
     tag = world["tag"]
     weekly = _stored(postgres_dsn, tag, "weekly")
