@@ -415,31 +415,23 @@ def ensure_partitions(conn, first_year: int, last_year: int) -> None:
                                 FOR VALUES FROM ('{year}-01-01') TO ('{year + 1}-01-01')""")
 
 
-def replace_window(conn, window: AggWindow, csv: bytes, run: str,
-                   computed_at: dt.datetime) -> int:
-    """Delete the window's rows and COPY the new ones (CSV without header, in `columns`
-    order), in the caller's transaction."""
+def replace_window(conn, window: AggWindow, csv: bytes) -> int:
+    """Delete the window's rows and COPY the new ones straight into the table (CSV without
+    header, in _csv_and_orphans's column order), in the caller's transaction."""
     table = TABLE[window.granularity]
     period = PERIOD_COLUMN[window.granularity]
-    columns = [*KEYS[window.granularity], *MEASURES]
     with conn.cursor() as cur:
         cur.execute(f"DELETE FROM {table} WHERE {period} BETWEEN %s AND %s",
                     (window.start, window.end))
-        cur.execute(f"CREATE TEMP TABLE load ({', '.join(f'{c} text' for c in columns)}) "
-                    "ON COMMIT DROP")
-        cur.copy_expert(_copy_sql(columns), io.BytesIO(csv))
-        cur.execute(f"""INSERT INTO {table} ({', '.join(columns)}, computed_at, run)
-                        SELECT {', '.join(columns)}, %s, %s FROM (
-                          SELECT {', '.join(f'{c}::{_pg_type(c)} AS {c}' for c in columns)}
-                          FROM load) t""", (computed_at, run))
-        written = cur.rowcount
-        cur.execute("DROP TABLE load")
-    return written
+        cur.copy_expert(_copy_sql(table, [*KEYS[window.granularity], *MEASURES,
+                                          "computed_at", "run"]), io.BytesIO(csv))
+        return int(cur.rowcount)
 
 
-def _csv_and_orphans(figures: pa.Table, window: AggWindow) -> tuple[bytes, int]:
-    """The rows of users' periods in the window as CSV in replace_window's column order, and
-    the readings of the null-user row (events of devices without owner)."""
+def _csv_and_orphans(figures: pa.Table, window: AggWindow, run: str,
+                     computed_at: dt.datetime) -> tuple[bytes, int]:
+    """The rows of users' periods in the window as CSV (their keys, measures, computed_at and
+    run), and the readings of the null-user row (events of devices without owner)."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.csv as pcsv
@@ -450,13 +442,15 @@ def _csv_and_orphans(figures: pa.Table, window: AggWindow) -> tuple[bytes, int]:
     kept = pc.and_(owned, pc.and_(pc.greater_equal(period, pa.scalar(window.start)),
                                   pc.less_equal(period, pa.scalar(window.end))))
     rows = figures.filter(kept).select([*KEYS[window.granularity], *MEASURES])
+    rows = (rows.append_column("computed_at", pa.repeat(computed_at.isoformat(), len(rows)))
+            .append_column("run", pa.repeat(run, len(rows))))
     out = io.BytesIO()
     pcsv.write_csv(rows, out, pcsv.WriteOptions(include_header=False, quoting_style="needed"))
     return out.getvalue(), orphans
 
 
-def _copy_sql(columns: list[str]) -> str:
-    return f"COPY load ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv, NULL '')"
+def _copy_sql(table: str, columns: list[str]) -> str:
+    return f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv, NULL '')"
 
 
 PG_TYPES = {"user_id": "text", "local_date": "date", "week_start": "date",
@@ -597,7 +591,8 @@ def run_window(spark: SparkSession, lake: str, dsn: str, window: AggWindow,
                 figures = (figures.withColumn("first_at", F.date_format("first_at", utc_text))
                            .withColumn("last_at", F.date_format("last_at", utc_text)))
                 if load == "copy":
-                    csv, orphans = _csv_and_orphans(figures.toArrow(), window)
+                    csv, orphans = _csv_and_orphans(figures.toArrow(), window, run,
+                                                    started)
                 else:  # cache the figures (one row per user and period), not the events
                     figures = figures.persist()
                     result = in_window(figures, window)
@@ -614,7 +609,7 @@ def run_window(spark: SparkSession, lake: str, dsn: str, window: AggWindow,
                 if load == "jdbc" and result is not None:
                     written = replace_window_jdbc(conn, window, result, dsn, run, started)
                 else:
-                    written = replace_window(conn, window, csv, run, started)
+                    written = replace_window(conn, window, csv)
                 with conn.cursor() as cur:
                     cur.execute("""UPDATE aggregation_runs SET finished_at = now(),
                                      rows_written = %s, events_without_owner = %s,

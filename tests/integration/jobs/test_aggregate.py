@@ -286,7 +286,7 @@ def test_failure_in_the_middle_of_a_write_keeps_previous_rows(world, spark, post
 
     before = _stored(postgres_dsn, world["tag"], "monthly")
 
-    def broken(columns):
+    def broken(*args):
         raise OSError("disk full while writing")  # after the DELETE of the window
 
     monkeypatch.setattr(agg, "_copy_sql", broken)
