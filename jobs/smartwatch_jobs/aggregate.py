@@ -136,7 +136,7 @@ def dedup(events: DataFrame) -> DataFrame:
     # checkpoint lost) is in the lake twice at one Kafka position, and one copy is kept.
     hashed = hashed.withColumn("_file", F.col("_metadata.file_path")) \
         .withColumn("_row", F.col("_metadata.row_index"))
-    position = F.struct("received_at", "kafka_partition", "kafka_offset", "_file", "_row")
+    position = kafka_position("_file", "_row")
     firsts = (hashed.join(F.broadcast(events.sparkSession.createDataFrame(shared)), "_h",
                           "left_semi")
               .groupBy("_h", F.col("event_id").alias("_id")).agg(F.min(position).alias("_first")))
@@ -148,10 +148,10 @@ def dedup(events: DataFrame) -> DataFrame:
             .select("event_id", *DEDUP_FIELDS))
 
 
-def kafka_position() -> Column:
+def kafka_position(*then: str) -> Column:
     """Where a copy of an event was received: the first received, then the lowest Kafka
-    position, wins. Unique per Kafka record."""
-    return F.struct("received_at", "kafka_partition", "kafka_offset")
+    position, wins. Unique per Kafka record; `then`: columns that order copies of one record."""
+    return F.struct("received_at", "kafka_partition", "kafka_offset", *then)
 
 
 def id_hash() -> Column:
@@ -230,26 +230,28 @@ def utc_offsets(spark: SparkSession, zone: str, start: int,
     return None
 
 
-def owner_frame(spark: SparkSession, owners: Owners, start: int, end: int) -> DataFrame:
+def owner_frame(spark: SparkSession, owners: Owners, start: int,
+                end: int) -> tuple[DataFrame, int]:
     """The owners' devices (device_id, user_key, owner_zone), each with its zone's UTC offsets
     between epoch seconds `start` and `end` as columns (microseconds): `_from` and `_until`
     (the span), `_o0` the offset from `_from`, `_oN` the one from `_bN` (N = 1..width);
     padded to a width of at least 2, so that windows with as many offset changes share
-    Spark's generated code. Null offsets for zones that utc_offsets does not cover."""
+    Spark's generated code. Null offsets for zones that utc_offsets does not cover. Returns
+    the frame and the width; its own columns are the ones starting with "_"."""
     offsets = [utc_offsets(spark, zone, start, end) for zone in owners.zones]
     width = max([2, *(len(p) - 1 for p in offsets if p)])
+    columns = (["_from", "_until"] + [f"_b{i}" for i in range(1, width + 1)]
+               + [f"_o{i}" for i in range(width + 1)])
     span = [start * 1_000_000, end * 1_000_000]
     per_zone = []
     for pairs in offsets:
         if pairs is None:
-            per_zone.append([None] * (2 + 2 * width + 1))
+            per_zone.append([None] * len(columns))
             continue
         bounds = [at * 1_000_000 for at, _ in pairs[1:]]
         shifts = [seconds * 1_000_000 for _, seconds in pairs]
         per_zone.append(span + bounds + [span[1]] * (width - len(bounds))
                         + shifts + [shifts[-1]] * (width + 1 - len(shifts)))
-    columns = (["_from", "_until"] + [f"_b{i}" for i in range(1, width + 1)]
-               + [f"_o{i}" for i in range(width + 1)])
     schema = T.StructType(
         [T.StructField("device_id", T.StringType(), False),
          T.StructField("user_key", T.IntegerType(), False),
@@ -257,7 +259,7 @@ def owner_frame(spark: SparkSession, owners: Owners, start: int, end: int) -> Da
         + [T.StructField(c, T.LongType()) for c in columns])
     rows = [(device, user, owners.zones[zone], *per_zone[zone])
             for device, user, zone in owners.devices]
-    return F.broadcast(spark.createDataFrame(rows, schema))
+    return F.broadcast(spark.createDataFrame(rows, schema)), width
 
 
 def wall_micros(width: int) -> Column:
@@ -280,8 +282,7 @@ def localise(events: DataFrame, owners: Owners, window: AggWindow) -> DataFrame:
     epoch = dt.date(1970, 1, 1)
     start = (first - epoch).days * 86_400
     end = (last - epoch).days * 86_400 + 86_400
-    frame = owner_frame(events.sparkSession, owners, start, end)
-    width = sum(1 for c in frame.columns if c.startswith("_b"))
+    frame, width = owner_frame(events.sparkSession, owners, start, end)
     day = F.col("local_date")
     week_start = F.date_sub(day, F.weekday(day))
     # The wall-clock day, floored exactly with integers; row by row where there is no offset.
@@ -292,7 +293,7 @@ def localise(events: DataFrame, owners: Owners, window: AggWindow) -> DataFrame:
     return (events.join(frame, "device_id", "left")
             .withColumn("_wall", wall_micros(width))
             .withColumn("local_date", local_date)
-            .drop("_wall", "_from", "_until", *[c for c in frame.columns if c[:2] in ("_b", "_o")])
+            .drop("_wall", *[c for c in frame.columns if c.startswith("_")])
             .withColumn("week_start", week_start)
             .withColumn("iso_year", F.year(F.date_add(week_start, 3)))  # its Thursday's year
             .withColumn("iso_week", F.weekofyear(day))
