@@ -16,7 +16,6 @@ from contextlib import contextmanager
 from typing import Any
 
 import psycopg2
-import psycopg2.pool
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from smartwatch.events import valid_zone
@@ -74,43 +73,83 @@ def hash_token(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
+def _alive(conn: Any) -> bool:
+    """One round trip on a kept connection; a dead one is closed."""
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1")
+        return True
+    except (psycopg2.OperationalError, psycopg2.InterfaceError):
+        conn.close()
+        return False
+
+
 class Registry:
-    """The registry over a small connection pool, with short-lived caches for the API's hot
-    path (token -> device, device -> owner's zone)."""
+    """The registry over a small pool of kept-open connections, with short-lived caches for
+    the API's hot path (token -> device, device -> owner's zone)."""
 
     def __init__(self, dsn: str, cache_seconds: float = 30.0, max_connections: int = 8) -> None:
         self.dsn = dsn
-        self._pool = psycopg2.pool.ThreadedConnectionPool(0, max_connections, dsn)
-        # The pool raises when empty; callers wait for a connection instead.
-        self._slots = threading.BoundedSemaphore(max_connections)
+        self._idle: list[Any] = []  # open connections not in use, the last used on top
+        self._slots = threading.BoundedSemaphore(max_connections)  # callers wait for one
         self._cache_seconds = cache_seconds
         self._cache: dict[tuple[str, str], tuple[float, Any]] = {}
+        self._loading: dict[tuple[str, str], threading.Lock] = {}
         self._lock = threading.Lock()
 
     def close(self) -> None:
-        self._pool.closeall()
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
 
     @contextmanager
     def _conn(self):
+        """A connection of the pool, in a transaction committed on success. Connections stay
+        open between calls; a kept one is checked first, and one the server dropped (a
+        restart, an idle timeout) is replaced by a new one."""
         with self._slots:
-            conn = self._pool.getconn()
+            with self._lock:
+                conn = self._idle.pop() if self._idle else None
+            if conn is not None and not _alive(conn):
+                conn = None
+            if conn is None:
+                conn = psycopg2.connect(self.dsn)
+            healthy = False
             try:
                 with conn:
                     yield conn
+                healthy = True
             finally:
-                self._pool.putconn(conn)
+                if healthy and not conn.closed:
+                    with self._lock:
+                        self._idle.append(conn)
+                else:
+                    conn.close()
 
     def _cached(self, kind: str, key: str, load) -> Any:
-        now = time.monotonic()
+        """load()'s value, kept for cache_seconds. Concurrent misses of one key wait for a
+        single load instead of each querying Postgres."""
+        ck = (kind, key)
         with self._lock:
-            hit = self._cache.get((kind, key))
-            if hit and hit[0] > now:
-                return hit[1]
-        value = load()
-        with self._lock:
-            if len(self._cache) > 100_000:
-                self._cache.clear()
-            self._cache[(kind, key)] = (now + self._cache_seconds, value)
+            found, value = self._peek(kind, key)
+            if found:
+                return value
+            gate = self._loading.setdefault(ck, threading.Lock())
+        with gate:
+            with self._lock:
+                found, value = self._peek(kind, key)
+            if found:
+                return value
+            try:
+                value = load()
+                with self._lock:
+                    if len(self._cache) > 100_000:
+                        self._cache.clear()
+                    self._cache[ck] = (time.monotonic() + self._cache_seconds, value)
+            finally:
+                with self._lock:
+                    self._loading.pop(ck, None)
         return value
 
     def _peek(self, kind: str, key: str) -> tuple[bool, Any]:

@@ -44,6 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="smartwatch ingest API", version=__version__, lifespan=lifespan,
                   description="Readings from watches into Kafka. See docs/api.md.")
     app.include_router(events.router)
+    app.add_middleware(events.IngestFastPath)
     app.include_router(admin.router)
     app.include_router(users.router)
     app.include_router(health.router)
