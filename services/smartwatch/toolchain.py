@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -80,6 +81,49 @@ def java_bin() -> Path:
     if not found or not Path(found).exists():
         raise ToolMissing("java not found (JAVA_HOME or PATH): run `make setup`")
     return Path(found)
+
+
+# Where Debian's packages and vendors' JDK packages install JDKs, one folder each.
+JVM_ROOT = Path("/usr/lib/jvm")
+
+
+def java_release(home: Path) -> int | None:
+    """The feature release (17, 21, 25, ...) of the JDK or JRE in `home`, from its `release`
+    file; None when `home` holds no usable Java."""
+    try:
+        text = (home / "release").read_text()
+    except OSError:
+        return None
+    found = re.search(r'^JAVA_VERSION="(\d+)(?:\.(\d+))?', text, re.MULTILINE)
+    if not found or not (home / "bin" / "java").exists():
+        return None
+    major = int(found.group(1))
+    return int(found.group(2) or 0) if major == 1 else major  # "1.8.0" is release 8
+
+
+def spark_java_home(roots: tuple[Path, ...] = (JVM_ROOT,)) -> Path | None:
+    """The Java that local Spark jobs run on: SMARTWATCH_SPARK_JAVA_HOME when set; otherwise
+    the newest release of SPARK_JAVA_RELEASES among JAVA_HOME, the `java` on PATH and the
+    JDKs installed under `roots`. None: leave Spark to JAVA_HOME or PATH."""
+    explicit = os.environ.get("SMARTWATCH_SPARK_JAVA_HOME")
+    if explicit:
+        return Path(explicit)
+    supported = {int(r) for r in versions()["SPARK_JAVA_RELEASES"].split(",")}
+    candidates = []
+    if os.environ.get("JAVA_HOME"):
+        candidates.append(Path(os.environ["JAVA_HOME"]))
+    on_path = shutil.which("java")
+    if on_path:
+        candidates.append(Path(on_path).resolve().parent.parent)
+    for root in roots:
+        if root.is_dir():
+            candidates += sorted(p for p in root.iterdir() if p.is_dir() and not p.is_symlink())
+    best: tuple[int, Path] | None = None
+    for home in candidates:
+        release = java_release(home)
+        if release in supported and (best is None or release > best[0]):
+            best = (release, home)
+    return best[1] if best else None
 
 
 def postgres_bin_dir() -> Path:
