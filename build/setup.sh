@@ -118,6 +118,15 @@ spark_jars() {
 }
 step spark-jars "test -f '$spark_dir/.complete'" spark_jars
 
+# --- The ahead-of-time cache local Spark jobs start from (Java 25 or newer; see
+# jobs/smartwatch_jobs/aot.py), keyed by Spark version and Java build ---------------------------
+aot_file=$("$venv/bin/python" -c 'from smartwatch import toolchain as t; print(t.spark_aot_cache(t.spark_java_home()) or "")')
+if [ -n "$aot_file" ]; then
+  step spark-aot "test -f '$aot_file'" "'$venv/bin/python' -m smartwatch_jobs.aot '$aot_file'"
+else
+  printf 'setup: %-16s skipped (no Java 25 or newer for Spark)\n' spark-aot
+fi
+
 # --- Kubernetes tools built from the Go module proxy ------------------------------------------
 k8s_dir="$SMARTWATCH_CACHE/k8s-$KUBERNETES_VERSION"
 step kube-apiserver "'$k8s_dir/kube-apiserver' --version | grep -qx 'Kubernetes v$KUBERNETES_VERSION' && test -x '$k8s_dir/kubectl'" \

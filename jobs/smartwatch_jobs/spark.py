@@ -23,7 +23,8 @@ def submitted() -> bool:
                 or SparkContext._active_spark_context is not None)
 
 
-def session(app_name: str, settings: Settings, shuffle_partitions: int) -> SparkSession:
+def session(app_name: str, settings: Settings, shuffle_partitions: int, *,
+            aot_output: Path | None = None) -> SparkSession:
     """Local runs get the settings' master and the connector jars from the set-up cache;
     under spark-submit (the SparkApplication) master, jars, the driver's JVM options and the
     application name come from its configuration (the image ships its jars), and the job's
@@ -51,9 +52,17 @@ def session(app_name: str, settings: Settings, shuffle_partitions: int) -> Spark
         builder = builder.config(key, value)
     # The parallel collector: these are throughput jobs, and with the 20M-event aggregation
     # benchmark it took 50 s (first run) and 31 s (warm) where the default G1 took 58 and 39.
-    builder = builder.config("spark.driver.extraJavaOptions",
-                             "-Duser.timezone=UTC -XX:+UseParallelGC")
-    with _java_home(toolchain.spark_java_home()):
+    java_home = toolchain.spark_java_home()
+    options = ["-Duser.timezone=UTC", "-XX:+UseParallelGC"]
+    # The ahead-of-time cache (smartwatch_jobs.aot): written by its training run, used by
+    # every other local run when `make setup` built it for this Java.
+    aot = toolchain.spark_aot_cache(java_home)
+    if aot_output is not None:
+        options.append(f"-XX:AOTCacheOutput={aot_output}")
+    elif aot is not None and aot.exists():
+        options.append(f"-XX:AOTCache={aot}")
+    builder = builder.config("spark.driver.extraJavaOptions", " ".join(options))
+    with _java_home(java_home):
         return builder.getOrCreate()
 
 

@@ -126,6 +126,25 @@ def spark_java_home(roots: tuple[Path, ...] = (JVM_ROOT,)) -> Path | None:
     return best[1] if best else None
 
 
+AOT_MIN_RELEASE = 25  # -XX:AOTCacheOutput, one-step training with method profiles
+
+
+def spark_aot_cache(home: Path | None) -> Path | None:
+    """Where the ahead-of-time cache of local Spark jobs on the Java in `home` lives (built by
+    `make setup`, see smartwatch_jobs.aot), keyed by Spark version and Java build; None when
+    that Java cannot use one."""
+    release = java_release(home) if home else None
+    if release is None or release < AOT_MIN_RELEASE:
+        return None
+    assert home is not None
+    text = (home / "release").read_text()
+    build = re.search(r'^JAVA_RUNTIME_VERSION="([^"]+)"', text, re.MULTILINE) \
+        or re.search(r'^JAVA_VERSION="([^"]+)"', text, re.MULTILINE)
+    assert build is not None
+    key = re.sub(r"[^A-Za-z0-9.+-]", "_", build.group(1))
+    return cache_dir() / f"spark-aot-{versions()['SPARK_VERSION']}-java{key}" / "spark.aot"
+
+
 def postgres_bin_dir() -> Path:
     """The folder holding initdb, pg_ctl and postgres of the pinned major version."""
     candidates = []

@@ -66,3 +66,18 @@ def test_the_setting_overrides(tmp_path, clean_env) -> None:
     _jdk(tmp_path, "newest", "25.0.1")
     clean_env.setenv("SMARTWATCH_SPARK_JAVA_HOME", str(tmp_path / "mine"))
     assert toolchain.spark_java_home((tmp_path,)) == tmp_path / "mine"
+
+
+def test_an_aot_cache_only_from_java_25_keyed_by_build(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("SMARTWATCH_CACHE", str(tmp_path / "cache"))
+    assert toolchain.spark_aot_cache(_jdk(tmp_path, "j21", "21.0.4")) is None
+    assert toolchain.spark_aot_cache(None) is None
+    j25 = _jdk(tmp_path, "j25", "25.0.3")
+    with open(j25 / "release", "a") as out:
+        out.write('JAVA_RUNTIME_VERSION="25.0.3+9-LTS"\n')
+    spark = toolchain.versions()["SPARK_VERSION"]
+    assert toolchain.spark_aot_cache(j25) == (
+        tmp_path / "cache" / f"spark-aot-{spark}-java25.0.3+9-LTS" / "spark.aot")
+    j26 = _jdk(tmp_path, "j26", "26")  # no runtime version: the feature version keys it
+    assert toolchain.spark_aot_cache(j26) == (
+        tmp_path / "cache" / f"spark-aot-{spark}-java26" / "spark.aot")
