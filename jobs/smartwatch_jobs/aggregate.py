@@ -119,39 +119,67 @@ def dedup(events: DataFrame) -> DataFrame:
     """One row per event_id: the first received (then lowest Kafka position), so reruns agree.
 
     Duplicates are rare, so the events are not all shuffled by event_id. A 64-bit hash of each
-    event_id is computed first; for the events whose hash occurs more than once (every
-    duplicate, and any event that merely shares a hash with another) the first position of
-    each of their event_ids is found, a small table; then one pass over the events keeps those
-    with an unshared hash and, of the others, the copy at its event_id's first position (the
-    first received, then the lowest Kafka position, then the first in the lake).
-    Past SHARED_HASHES_MAX shared hashes (duplicate-heavy data) every event is grouped by
-    event_id instead."""
+    event_id is computed first; the events whose hash occurs more than once (every duplicate,
+    and any event that merely shares a hash with another) are the candidates, few. Of each
+    candidate event_id, the copy to keep is found (the first received, then the lowest Kafka
+    position, then the first in the lake), and named by its place in the lake (file and row);
+    then one pass over the events keeps those with an unshared hash and those named.
+    The driver finds the copies to keep when there are at most DRIVER_FIRSTS_MAX candidates,
+    Spark otherwise. Past SHARED_HASHES_MAX shared hashes (duplicate-heavy data) every event
+    is grouped by event_id instead."""
+    spark = events.sparkSession
     hashed = events.withColumn("_h", id_hash())
-    shared = shared_hashes(hashed.select("_h"))
-    if shared is None:
+    found = shared_hashes(hashed.select("_h"))
+    if found is None:
         return dedup_by_id(events)
+    shared, copies = found
     if shared.num_rows == 0:
         return events.select("event_id", *DEDUP_FIELDS)
-    # The Kafka position, then the row's place in the lake: a record landed twice (its
-    # checkpoint lost) is in the lake twice at one Kafka position, and one copy is kept.
-    hashed = hashed.withColumn("_file", F.col("_metadata.file_path")) \
+    # A record landed twice (its checkpoint lost) is in the lake twice at one Kafka position:
+    # the place in the lake orders such copies, and names the one kept.
+    located = hashed.withColumn("_file", F.col("_metadata.file_path")) \
         .withColumn("_row", F.col("_metadata.row_index"))
-    position = kafka_position("_file", "_row")
-    firsts = (hashed.join(F.broadcast(events.sparkSession.createDataFrame(shared)), "_h",
-                          "left_semi")
-              .groupBy("_h", F.col("event_id").alias("_id")).agg(F.min(position).alias("_first")))
+    candidates = located.join(F.broadcast(spark.createDataFrame(shared)), "_h", "left_semi")
+    if copies <= DRIVER_FIRSTS_MAX:
+        keep = spark.createDataFrame(first_copies(
+            candidates.select("_h", "event_id", *POSITION, "_file", "_row").toArrow()))
+    else:
+        kept = F.min_by(F.struct(F.col("_file").alias("_kf"), F.col("_row").alias("_kr")),
+                        kafka_position("_file", "_row"))
+        keep = (candidates.groupBy("_h", F.col("event_id").alias("_id")).agg(kept.alias("_k"))
+                .select("_h", "_id", "_k._kf", "_k._kr"))
     # Joined on the hash alone (a long: the fast hash join); an event with a shared hash meets
-    # every event_id of that hash, its own among them, and only that row can be kept.
-    return (hashed.join(F.broadcast(firsts), "_h", "left")
+    # every event_id of that hash, its own among them, and only the named copy is kept.
+    return (located.join(F.broadcast(keep), "_h", "left")
             .filter(F.col("_id").isNull()
-                    | ((F.col("_id") == F.col("event_id")) & (F.col("_first") == position)))
+                    | ((F.col("_id") == F.col("event_id")) & (F.col("_kf") == F.col("_file"))
+                       & (F.col("_kr") == F.col("_row"))))
             .select("event_id", *DEDUP_FIELDS))
+
+
+POSITION = ("received_at", "kafka_partition", "kafka_offset")
 
 
 def kafka_position(*then: str) -> Column:
     """Where a copy of an event was received: the first received, then the lowest Kafka
     position, wins. Unique per Kafka record; `then`: columns that order copies of one record."""
-    return F.struct("received_at", "kafka_partition", "kafka_offset", *then)
+    return F.struct(*POSITION, *then)
+
+
+def first_copies(candidates: pa.Table) -> pa.Table:
+    """Of each event_id among `candidates` (_h, event_id, the POSITION columns, _file, _row),
+    the copy kept: lowest position, then file and row, nulls first as in Spark's ordering.
+    Columns _h, _id and the kept copy's _kf (file) and _kr (row)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    rows = candidates.sort_by([(c, "ascending", "at_start")
+                               for c in ("event_id", *POSITION, "_file", "_row")])
+    ids = rows.column("event_id")
+    first = pc.fill_null(pc.not_equal(ids.slice(1), ids.slice(0, len(ids) - 1)), True)
+    rows = rows.filter(pa.concat_arrays([pa.array([True]), first.combine_chunks()]))
+    return pa.table({"_h": rows.column("_h"), "_id": rows.column("event_id"),
+                     "_kf": rows.column("_file"), "_kr": rows.column("_row")})
 
 
 def id_hash() -> Column:
@@ -168,13 +196,16 @@ DRIVER_HASHES_CONF = "spark.smartwatch.aggregate.driverHashRows"
 DRIVER_HASHES_LOCAL = 25_000_000
 DRIVER_HASHES_CLUSTER = 2_000_000
 SHARED_HASHES_MAX = 1_000_000
+# Candidate copies (events with a shared hash) whose kept copy the driver finds, in Arrow.
+DRIVER_FIRSTS_MAX = 2_000_000
 
 
-def shared_hashes(hashes: DataFrame) -> pa.Table | None:
+def shared_hashes(hashes: DataFrame) -> tuple[pa.Table, int] | None:
     """The values of column `_h` that occur more than once, as an Arrow table with that one
-    column; None if there are more than SHARED_HASHES_MAX."""
+    column, and how many events have them; None if there are more than SHARED_HASHES_MAX."""
     import numpy as np
     import pyarrow as pa
+    import pyarrow.compute as pc
 
     spark = hashes.sparkSession
     local = spark.sparkContext.master.startswith("local")
@@ -182,12 +213,16 @@ def shared_hashes(hashes: DataFrame) -> pa.Table | None:
                 or (DRIVER_HASHES_LOCAL if local else DRIVER_HASHES_CLUSTER))
     if hashes.count() <= limit:
         values = np.sort(hashes.toArrow().column("_h").to_numpy())
-        shared = np.unique(values[1:][values[1:] == values[:-1]])
+        repeated = values[1:] == values[:-1]
+        shared = np.unique(values[1:][repeated])
         table = pa.table({"_h": pa.array(shared, pa.int64())})
+        copies = int(repeated.sum()) + len(shared)  # k copies of a hash: k - 1 repeats
     else:
-        table = (hashes.groupBy("_h").count().filter(F.col("count") > 1).select("_h")
-                 .limit(SHARED_HASHES_MAX + 1).toArrow())
-    return None if table.num_rows > SHARED_HASHES_MAX else table
+        counted = (hashes.groupBy("_h").count().filter(F.col("count") > 1)
+                   .limit(SHARED_HASHES_MAX + 1).toArrow())
+        table = counted.select(["_h"])
+        copies = int(pc.sum(counted.column("count")).as_py() or 0)
+    return None if table.num_rows > SHARED_HASHES_MAX else (table, copies)
 
 
 def dedup_by_id(events: DataFrame) -> DataFrame:
