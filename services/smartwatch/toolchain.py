@@ -87,14 +87,19 @@ def java_bin() -> Path:
 JVM_ROOT = Path("/usr/lib/jvm")
 
 
-def java_release(home: Path) -> int | None:
-    """The feature release (17, 21, 25, ...) of the JDK or JRE in `home`, from its `release`
-    file; None when `home` holds no usable Java."""
+def _release_fields(home: Path) -> dict[str, str]:
+    """The KEY="value" lines of the `release` file of the JDK or JRE in `home` ({} if none)."""
     try:
         text = (home / "release").read_text()
     except OSError:
-        return None
-    found = re.search(r'^JAVA_VERSION="(\d+)(?:\.(\d+))?', text, re.MULTILINE)
+        return {}
+    return dict(re.findall(r'^(\w+)="([^"]*)"', text, re.MULTILINE))
+
+
+def java_release(home: Path) -> int | None:
+    """The feature release (17, 21, 25, ...) of the JDK or JRE in `home`, from its `release`
+    file; None when `home` holds no usable Java."""
+    found = re.match(r"(\d+)(?:\.(\d+))?", _release_fields(home).get("JAVA_VERSION", ""))
     if not found or not (home / "bin" / "java").exists():
         return None
     major = int(found.group(1))
@@ -134,14 +139,11 @@ def spark_aot_cache(home: Path | None) -> Path | None:
     `make setup`, see smartwatch_jobs.aot), keyed by Spark version and Java build; None when
     that Java cannot use one."""
     release = java_release(home) if home else None
-    if release is None or release < AOT_MIN_RELEASE:
+    if home is None or release is None or release < AOT_MIN_RELEASE:
         return None
-    assert home is not None
-    text = (home / "release").read_text()
-    build = re.search(r'^JAVA_RUNTIME_VERSION="([^"]+)"', text, re.MULTILINE) \
-        or re.search(r'^JAVA_VERSION="([^"]+)"', text, re.MULTILINE)
-    assert build is not None
-    key = re.sub(r"[^A-Za-z0-9.+-]", "_", build.group(1))
+    fields = _release_fields(home)
+    build = fields.get("JAVA_RUNTIME_VERSION") or fields["JAVA_VERSION"]
+    key = re.sub(r"[^A-Za-z0-9.+-]", "_", build)
     return cache_dir() / f"spark-aot-{versions()['SPARK_VERSION']}-java{key}" / "spark.aot"
 
 
