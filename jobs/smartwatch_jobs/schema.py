@@ -64,9 +64,10 @@ def _bounds(field: str) -> tuple[float | None, float | None]:
     return low, high
 
 
-def problems(ev: Column, raw: Column, max_bytes: int) -> Column:
+def problems(ev: Column, raw: Column, max_bytes: int, times: dict[str, Column]) -> Column:
     """Why a parsed record is not a canonical event (null when it is), as one text: the rules
-    of the model, checked on the Spark side for what reaches Kafka from anywhere."""
+    of the model, checked on the Spark side for what reaches Kafka from anywhere. `times`
+    holds the timestamp fields as read by try_to_timestamp, read once by the caller."""
     hr_low, hr_high = _bounds("heart_rate_bpm")
     steps_low, steps_high = _bounds("steps")
     checks: list[tuple[Column, str]] = [
@@ -76,9 +77,9 @@ def problems(ev: Column, raw: Column, max_bytes: int) -> Column:
         (F.length(ev["event_id"]) > 128, "event_id is longer than 128 characters"),
         (ev["device_id"].isNull() | (F.length(ev["device_id"]) == 0), "device_id is missing"),
         (ev["measured_at"].isNull(), "measured_at is missing"),
-        (F.try_to_timestamp(ev["measured_at"]).isNull() & ev["measured_at"].isNotNull(),
+        (times["measured_at"].isNull() & ev["measured_at"].isNotNull(),
          "measured_at is not a timestamp"),
-        (ev["received_at"].isNull() | F.try_to_timestamp(ev["received_at"]).isNull(),
+        (ev["received_at"].isNull() | times["received_at"].isNull(),
          "received_at is missing or not a timestamp"),
         ((ev["heart_rate_bpm"] < hr_low) | (ev["heart_rate_bpm"] > hr_high)
          | F.isnan(ev["heart_rate_bpm"]), f"heart_rate_bpm outside {hr_low:g}..{hr_high:g}"),

@@ -15,9 +15,22 @@ def canonical(i: int, device: str, day: int, *, hr: float | None = 60.0, steps: 
               sleep: str | None = "awake") -> dict:
     at = dt.datetime(YEAR, 3, day, 23, 59, 50, tzinfo=dt.UTC) + dt.timedelta(seconds=i % 20)
     return {"schema_version": 1, "event_id": f"ev-{device}-{i}", "device_id": device,
-            "measured_at": at.isoformat(), "heart_rate_bpm": hr, "steps": steps,
+            "measured_at": rfc3339(at, i), "heart_rate_bpm": hr, "steps": steps,
             "sleep_state": sleep, "time_source": "offset", "time_zone": None,
-            "received_at": "2026-11-28T00:00:00+00:00"}
+            "received_at": rfc3339(dt.datetime(2026, 11, 28, tzinfo=dt.UTC), i + 1)}
+
+
+def rfc3339(at: dt.datetime, i: int) -> str:
+    """A time as the API writes it (+00:00), or as another producer may: Z, another offset
+    (here past midnight where UTC is not), a fraction of a second."""
+    form = i % 4
+    if form == 1:
+        return at.isoformat().replace("+00:00", "Z")
+    if form == 2:
+        return at.astimezone(dt.timezone(dt.timedelta(hours=5, minutes=30))).isoformat()
+    if form == 3:
+        return (at + dt.timedelta(microseconds=250_000)).isoformat()
+    return at.isoformat()
 
 
 def junk(max_bytes: int) -> list[tuple[bytes | None, str]]:
@@ -92,7 +105,8 @@ def produce(bootstrap: str, records: list[tuple[bytes | None, bytes | None]],
 
 def expected_row(e: dict) -> dict:
     """The lake row of a canonical event, by hand: timestamps as UTC datetimes, the UTC date."""
-    at = dt.datetime.fromisoformat(e["measured_at"])
-    return {**e, "measured_at": at.replace(tzinfo=None),
-            "received_at": dt.datetime.fromisoformat(e["received_at"]).replace(tzinfo=None),
-            "event_date": at.date()}
+    def utc(text: str) -> dt.datetime:
+        return dt.datetime.fromisoformat(text).astimezone(dt.UTC).replace(tzinfo=None)
+
+    at = utc(e["measured_at"])
+    return {**e, "measured_at": at, "received_at": utc(e["received_at"]), "event_date": at.date()}
