@@ -127,9 +127,14 @@ def dedup(events: DataFrame) -> DataFrame:
     The driver finds the copies to keep when there are at most DRIVER_FIRSTS_MAX candidates,
     Spark otherwise. Past SHARED_HASHES_MAX shared hashes (duplicate-heavy data) every event
     is grouped by event_id instead."""
-    spark = events.sparkSession
     hashed = events.withColumn("_h", id_hash())
-    found = shared_hashes(hashed.select("_h"))
+    return dedup_hashed(hashed, shared_hashes(hashed.select("_h")))
+
+
+def dedup_hashed(hashed: DataFrame, found: tuple[pa.Table, int] | None) -> DataFrame:
+    """`dedup` of the events with their id hash `_h`, given what shared_hashes found."""
+    spark = hashed.sparkSession
+    events = hashed.drop("_h")
     if found is None:
         return dedup_by_id(events)
     shared, copies = found
@@ -171,15 +176,24 @@ def first_copies(candidates: pa.Table) -> pa.Table:
     the copy kept: lowest position, then file and row, nulls first as in Spark's ordering.
     Columns _h, _id and the kept copy's _kf (file) and _kr (row)."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
-    rows = candidates.sort_by([(c, "ascending", "at_start")
-                               for c in ("event_id", *POSITION, "_file", "_row")])
-    ids = rows.column("event_id")
-    first = pc.fill_null(pc.not_equal(ids.slice(1), ids.slice(0, len(ids) - 1)), True)
-    rows = rows.filter(pa.concat_arrays([pa.array([True]), first.combine_chunks()]))
+    rows = first_of_each(candidates, "event_id", [*POSITION, "_file", "_row"])
     return pa.table({"_h": rows.column("_h"), "_id": rows.column("event_id"),
                      "_kf": rows.column("_file"), "_kr": rows.column("_row")})
+
+
+def first_of_each(table: pa.Table, key: str, order: list[str]) -> pa.Table:
+    """The first row of each value of `key` by `order`, ascending, nulls first as in Spark's
+    ordering."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if table.num_rows == 0:
+        return table
+    rows = table.sort_by([(c, "ascending", "at_start") for c in (key, *order)])
+    ids = rows.column(key)
+    first = pc.fill_null(pc.not_equal(ids.slice(1), ids.slice(0, len(ids) - 1)), True)
+    return rows.filter(pa.concat_arrays([pa.array([True]), first.combine_chunks()]))
 
 
 def id_hash() -> Column:
@@ -337,11 +351,11 @@ def localise(events: DataFrame, owners: Owners, window: AggWindow) -> DataFrame:
             .withColumn("month", F.month(day)))
 
 
-def measures(df: DataFrame, granularity: str) -> DataFrame:
+def measures(df: DataFrame, granularity: str, extra_keys: tuple[str, ...] = ()) -> DataFrame:
     hr = F.col("heart_rate_bpm")
     asleep = F.col("sleep_state").isin([s.value for s in ASLEEP_STATES])
     sleep_hr = F.when(asleep, hr)
-    keys = ["user_key", *KEYS[granularity][1:]]
+    keys = ["user_key", *KEYS[granularity][1:], *extra_keys]
     out = df.groupBy(*keys).agg(
         F.coalesce(F.sum("steps"), F.lit(0)).cast("long").alias("total_steps"),
         F.count(hr).alias("hr_samples"),
@@ -374,6 +388,93 @@ def in_window(figures: DataFrame, window: AggWindow) -> DataFrame:
     period = F.col(PERIOD_COLUMN[window.granularity])
     return figures.filter(F.col("user_id").isNotNull()
                           & period.between(F.lit(window.start), F.lit(window.end)))
+
+
+def collect_figures(events: DataFrame, owners: Owners, window: AggWindow) -> pa.Table:
+    """The figures of aggregate_unique on the driver, as Arrow, first_at and last_at as UTC
+    text: for the COPY load. When the driver finds the copies to keep (at most
+    DRIVER_FIRSTS_MAX events with a shared hash), the events are read once more, not twice:
+    see figures_with_first_copies."""
+    hashed = events.withColumn("_h", id_hash())
+    found = shared_hashes(hashed.select("_h"))
+    if found is not None and found[0].num_rows and found[1] <= DRIVER_FIRSTS_MAX:
+        return figures_with_first_copies(hashed, found[0], owners, window)
+    return utc_text(aggregate_unique(dedup_hashed(hashed, found), owners, window)).toArrow()
+
+
+UTC_TEXT = "yyyy-MM-dd'T'HH:mm:ss.SSSSSS'+00:00'"  # the session time zone is UTC
+
+
+def utc_text(figures: DataFrame) -> DataFrame:
+    return (figures.withColumn("first_at", F.date_format("first_at", UTC_TEXT))
+            .withColumn("last_at", F.date_format("last_at", UTC_TEXT)))
+
+
+# An event with a shared hash (a candidate) is a group of its own: unique per event (_cand),
+# with its id and Kafka position; null for the other events.
+CANDIDATE_KEYS = ("_cand", "_cid", *(f"_c{c}" for c in POSITION))
+
+
+def figures_with_first_copies(hashed: DataFrame, shared: pa.Table, owners: Owners,
+                              window: AggWindow) -> pa.Table:
+    """One pass over the events: Spark aggregates those with an unshared hash, and returns
+    each candidate (an event with a shared hash: every copy of a repeated id, and few others)
+    as a group of its own, with its id and Kafka position. The driver keeps the first copy
+    of each id (add_first_copies). `dedup` instead reads the events once to find the copies
+    to keep, then again to aggregate."""
+    marks = hashed.sparkSession.createDataFrame(shared).withColumn("_shared", F.lit(True))
+    candidate = F.col("_shared").isNotNull()
+    events = hashed.join(F.broadcast(marks), "_h", "left").select(
+        "event_id", *DEDUP_FIELDS,
+        F.when(candidate, F.monotonically_increasing_id()).alias("_cand"),
+        F.when(candidate, F.col("event_id")).alias("_cid"),
+        *(F.when(candidate, F.col(c)).alias(f"_c{c}") for c in POSITION))
+    figures = measures(localise(events, owners, window), window.granularity, CANDIDATE_KEYS)
+    return add_first_copies(figures.toArrow(), window.granularity, owners.user_ids)
+
+
+# How the figures of two sets of events combine into the figures of both.
+COMBINE = {"total_steps": "sum", "hr_samples": "sum", "hr_sum": "sum", "min_hr": "min",
+           "max_hr": "max", "sleep_hr_samples": "sum", "sleep_hr_sum": "sum",
+           "readings": "sum", "first_at": "min", "last_at": "max"}
+
+
+def add_first_copies(grouped: pa.Table, granularity: str, user_ids: tuple[str, ...]) -> pa.Table:
+    """`grouped`: measures keyed by period and CANDIDATE_KEYS (null but for candidates, each
+    its own group). Of each candidate id, the first received copy (then the lowest Kafka
+    position; copies at one position are one record landed twice, alike) is added to the
+    figures of its period; the other copies are dropped. Returns the figures as
+    aggregate_unique gives them, first_at and last_at as utc_text gives them."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    keys = ["user_key", *KEYS[granularity][1:]]
+    candidate = pc.is_valid(grouped.column("_cand"))
+    kept = first_of_each(grouped.filter(candidate), "_cid",
+                         [f"_c{c}" for c in POSITION] + ["_cand"])
+    parts = pa.concat_tables([grouped.filter(pc.invert(candidate)).select([*keys, *COMBINE]),
+                              kept.select([*keys, *COMBINE])])
+    combined = parts.group_by(keys, use_threads=False).aggregate(
+        [(column, how) for column, how in COMBINE.items()])
+    figures = combined.select([f"{c}_{how}" for c, how in COMBINE.items()] + keys)
+    figures = figures.rename_columns([*COMBINE, *keys])
+
+    def average(total: str, count: str) -> pa.Array:
+        counted = pc.greater(figures.column(count), 0)
+        return pc.if_else(counted, pc.divide(figures.column(total),
+                                             pc.cast(figures.column(count), pa.float64())),
+                          pa.scalar(None, pa.float64()))
+
+    columns = {
+        "user_id": pc.take(pa.array(user_ids, pa.string()), figures.column("user_key")),
+        **{k: figures.column(k) for k in keys[1:]},
+        **{c: figures.column(c) for c in COMBINE},
+        "avg_hr": average("hr_sum", "hr_samples"),
+        "avg_sleep_hr": average("sleep_hr_sum", "sleep_hr_samples"),
+    }
+    for c in ("first_at", "last_at"):
+        columns[c] = pc.strftime(columns[c], format="%Y-%m-%dT%H:%M:%S+00:00")
+    return pa.table({c: columns[c] for c in (*KEYS[granularity], *MEASURES)})
 
 
 # --- reading ------------------------------------------------------------------------------------
@@ -425,20 +526,26 @@ class Owners:
     devices: list[tuple[str, int, int]]  # device_id, user_key, zone_key
     users: DataFrame  # user_key, user_id; broadcast
     zones: tuple[str, ...]  # the distinct owner zones; zone_key is the index in it
+    user_ids: tuple[str, ...]  # user_key is the index in it
+
+
+def make_owners(spark: SparkSession, rows: Iterable[tuple[str, str, str]]) -> Owners:
+    """Owners of (device_id, user_id, time_zone) rows."""
+    rows = list(rows)
+    user_ids = tuple(sorted({r[1] for r in rows}))
+    users = {u: i for i, u in enumerate(user_ids)}
+    zones = tuple(sorted({r[2] for r in rows}))
+    zone_key = {z: i for i, z in enumerate(zones)}
+    return Owners([(d, users[u], zone_key[z]) for d, u, z in rows],
+                  F.broadcast(spark.createDataFrame(list(enumerate(user_ids)), USER_SCHEMA)),
+                  zones, user_ids)
 
 
 def load_owners(spark: SparkSession, conn) -> Owners:
     with conn.cursor() as cur:
         cur.execute("SELECT d.device_id, d.user_id, u.time_zone FROM devices d "
                     "JOIN users u USING (user_id)")
-        rows = cur.fetchall()
-    users = {u: i for i, u in enumerate(sorted({r[1] for r in rows}))}
-    zones = tuple(sorted({r[2] for r in rows}))
-    zone_key = {z: i for i, z in enumerate(zones)}
-    return Owners([(d, users[u], zone_key[z]) for d, u, z in rows],
-                  F.broadcast(spark.createDataFrame([(i, u) for u, i in users.items()],
-                                                    USER_SCHEMA)),
-                  zones)
+        return make_owners(spark, cur.fetchall())
 
 
 # --- writing ------------------------------------------------------------------------------------
@@ -622,14 +729,11 @@ def run_window(spark: SparkSession, lake: str, dsn: str, window: AggWindow,
             orphans = 0
             result = None
             if events is not None:
-                figures = aggregate_unique(dedup(events), owners, window)
-                utc_text = "yyyy-MM-dd'T'HH:mm:ss.SSSSSS'+00:00'"  # the session zone is UTC
-                figures = (figures.withColumn("first_at", F.date_format("first_at", utc_text))
-                           .withColumn("last_at", F.date_format("last_at", utc_text)))
                 if load == "copy":
-                    csv, orphans = _csv_and_orphans(figures.toArrow(), window, run,
-                                                    started)
+                    csv, orphans = _csv_and_orphans(collect_figures(events, owners, window),
+                                                    window, run, started)
                 else:  # cache the figures (one row per user and period), not the events
+                    figures = utc_text(aggregate_unique(dedup(events), owners, window))
                     figures = figures.persist()
                     result = in_window(figures, window)
                     orphans = (figures.filter(F.col("user_id").isNull())

@@ -57,16 +57,14 @@ def train(spark: SparkSession, folder: str) -> None:
 
     lake = f"file://{folder}/lake"
     _write_lake(spark, lake)
-    devices = [(f"dev{d}", d, d % len(ZONES)) for d in range(DEVICES)]
-    users = F.broadcast(spark.createDataFrame([(d, f"user{d}") for d in range(DEVICES)],
-                                              agg.USER_SCHEMA))
-    owners = agg.Owners(devices, users, ZONES)
+    owners = agg.make_owners(spark, [(f"dev{d}", f"user{d}", ZONES[d % len(ZONES)])
+                                     for d in range(DEVICES)])
     for granularity in ("daily", "weekly"):
         window = agg.align(granularity, START, START + dt.timedelta(days=DAYS - 1))
         first, last = window.utc_dates
         events = agg.read_events(spark, lake, first, last)
         assert events is not None
-        agg.aggregate_unique(agg.dedup(events), owners, window).toArrow()
+        agg.collect_figures(events, owners, window)
 
 
 def main(argv: list[str]) -> int:
