@@ -180,15 +180,13 @@ def build_stream(spark: SparkSession, cfg: LandingConfig) -> DataFrame:
 
 def batch_writer(spark: SparkSession, cfg: LandingConfig, landing_id: str):
     publisher = Publisher(spark, landing_id)
+    local = spark.sparkContext.master.startswith("local")
 
     def write(df: DataFrame, batch_id: int) -> None:
-        # The writes below read the batch three times, and the deduplication (stateful) must
-        # run once: its rows are kept as they are, which costs a third of what building
-        # Spark's columnar cache of them did (`persist`).
-        df = df.localCheckpoint(eager=True)
+        kept = keep(df, local)
         try:
-            good = valid_rows(df)
-            bad = quarantine_rows(df)
+            good = valid_rows(kept.rows)
+            bad = quarantine_rows(kept.rows)
             publisher.publish(good, cfg.lake, "event_date", batch_id)
             publisher.publish(bad, cfg.quarantine, "ingest_date", batch_id)
             counts = [(r["event_date"], r["count"]) for r in good.groupBy("event_date").count()
@@ -198,16 +196,30 @@ def batch_writer(spark: SparkSession, cfg: LandingConfig, landing_id: str):
             log.info("batch %d: %d rows on %d dates", batch_id, sum(n for _, n in counts),
                      len(counts))
         finally:
-            release(df)
+            kept.release()
 
     return write
 
 
-def release(checkpointed: DataFrame) -> None:
-    """Drops the kept rows of a local checkpoint now, rather than when the JVM's collector
-    notices them: a continuous job keeps one batch's rows at a time."""
-    plan = checkpointed._jdf.queryExecution().analyzed()
-    plan.rdd().unpersist(False)
+@dataclass(frozen=True)
+class Kept:
+    rows: DataFrame
+    release: Any  # () -> None: drop the kept rows now
+
+
+def keep(batch: DataFrame, local: bool) -> Kept:
+    """The batch's rows, kept while the writes read them three times: the deduplication
+    (stateful) must run once. With a local master, as rows (a local checkpoint), which costs
+    a third of building Spark's columnar cache of them; on a cluster, the columnar cache,
+    which Spark rebuilds from the batch's lineage if an executor is lost (a local checkpoint
+    would be lost with it). Released when the batch ends, not when the JVM's collector
+    notices: a continuous job keeps one batch at a time."""
+    if not local:
+        cached = batch.persist()
+        return Kept(cached, cached.unpersist)
+    checkpointed = batch.localCheckpoint(eager=True)
+    rdd = checkpointed._jdf.queryExecution().analyzed().rdd()
+    return Kept(checkpointed, lambda: rdd.unpersist(False))
 
 
 def run(spark: SparkSession, cfg: LandingConfig, *, available_now: bool,
