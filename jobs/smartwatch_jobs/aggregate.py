@@ -115,85 +115,13 @@ def merge_windows(granularity: str, local_dates: Iterable[dt.date]) -> list[AggW
 DEDUP_FIELDS = ("device_id", "measured_at", "heart_rate_bpm", "steps", "sleep_state")
 
 
-def dedup(events: DataFrame) -> DataFrame:
-    """One row per event_id: the first received (then lowest Kafka position), so reruns agree.
-
-    Duplicates are rare, so the events are not all shuffled by event_id. A 64-bit hash of each
-    event_id is computed first; the events whose hash occurs more than once (every duplicate,
-    and any event that merely shares a hash with another) are the candidates, few. Of each
-    candidate event_id, the copy to keep is found (the first received, then the lowest Kafka
-    position, then the first in the lake), and named by its place in the lake (file and row);
-    then one pass over the events keeps those with an unshared hash and those named.
-    The driver finds the copies to keep when there are at most DRIVER_FIRSTS_MAX candidates,
-    Spark otherwise. Past SHARED_HASHES_MAX shared hashes (duplicate-heavy data) every event
-    is grouped by event_id instead."""
-    hashed = events.withColumn("_h", id_hash())
-    return dedup_hashed(hashed, shared_hashes(hashed.select("_h")))
-
-
-def dedup_hashed(hashed: DataFrame, found: tuple[pa.Table, int] | None) -> DataFrame:
-    """`dedup` of the events with their id hash `_h`, given what shared_hashes found."""
-    spark = hashed.sparkSession
-    events = hashed.drop("_h")
-    if found is None:
-        return dedup_by_id(events)
-    shared, copies = found
-    if shared.num_rows == 0:
-        return events.select("event_id", *DEDUP_FIELDS)
-    # A record landed twice (its checkpoint lost) is in the lake twice at one Kafka position:
-    # the place in the lake orders such copies, and names the one kept.
-    located = hashed.withColumn("_file", F.col("_metadata.file_path")) \
-        .withColumn("_row", F.col("_metadata.row_index"))
-    candidates = located.join(F.broadcast(spark.createDataFrame(shared)), "_h", "left_semi")
-    if copies <= DRIVER_FIRSTS_MAX:
-        keep = spark.createDataFrame(first_copies(
-            candidates.select("_h", "event_id", *POSITION, "_file", "_row").toArrow()))
-    else:
-        kept = F.min_by(F.struct(F.col("_file").alias("_kf"), F.col("_row").alias("_kr")),
-                        kafka_position("_file", "_row"))
-        keep = (candidates.groupBy("_h", F.col("event_id").alias("_id")).agg(kept.alias("_k"))
-                .select("_h", "_id", "_k._kf", "_k._kr"))
-    # Joined on the hash alone (a long: the fast hash join); an event with a shared hash meets
-    # every event_id of that hash, its own among them, and only the named copy is kept.
-    return (located.join(F.broadcast(keep), "_h", "left")
-            .filter(F.col("_id").isNull()
-                    | ((F.col("_id") == F.col("event_id")) & (F.col("_kf") == F.col("_file"))
-                       & (F.col("_kr") == F.col("_row"))))
-            .select("event_id", *DEDUP_FIELDS))
-
-
 POSITION = ("received_at", "kafka_partition", "kafka_offset")
 
 
-def kafka_position(*then: str) -> Column:
+def kafka_position() -> Column:
     """Where a copy of an event was received: the first received, then the lowest Kafka
-    position, wins. Unique per Kafka record; `then`: columns that order copies of one record."""
-    return F.struct(*POSITION, *then)
-
-
-def first_copies(candidates: pa.Table) -> pa.Table:
-    """Of each event_id among `candidates` (_h, event_id, the POSITION columns, _file, _row),
-    the copy kept: lowest position, then file and row, nulls first as in Spark's ordering.
-    Columns _h, _id and the kept copy's _kf (file) and _kr (row)."""
-    import pyarrow as pa
-
-    rows = first_of_each(candidates, "event_id", [*POSITION, "_file", "_row"])
-    return pa.table({"_h": rows.column("_h"), "_id": rows.column("event_id"),
-                     "_kf": rows.column("_file"), "_kr": rows.column("_row")})
-
-
-def first_of_each(table: pa.Table, key: str, order: list[str]) -> pa.Table:
-    """The first row of each value of `key` by `order`, ascending, nulls first as in Spark's
-    ordering."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    if table.num_rows == 0:
-        return table
-    rows = table.sort_by([(c, "ascending", "at_start") for c in (key, *order)])
-    ids = rows.column(key)
-    first = pc.fill_null(pc.not_equal(ids.slice(1), ids.slice(0, len(ids) - 1)), True)
-    return rows.filter(pa.concat_arrays([pa.array([True]), first.combine_chunks()]))
+    position, wins. Unique per Kafka record."""
+    return F.struct(*POSITION)
 
 
 def id_hash() -> Column:
@@ -210,16 +138,13 @@ DRIVER_HASHES_CONF = "spark.smartwatch.aggregate.driverHashRows"
 DRIVER_HASHES_LOCAL = 25_000_000
 DRIVER_HASHES_CLUSTER = 2_000_000
 SHARED_HASHES_MAX = 1_000_000
-# Candidate copies (events with a shared hash) whose kept copy the driver finds, in Arrow.
-DRIVER_FIRSTS_MAX = 2_000_000
 
 
-def shared_hashes(hashes: DataFrame) -> tuple[pa.Table, int] | None:
+def shared_hashes(hashes: DataFrame) -> pa.Table | None:
     """The values of column `_h` that occur more than once, as an Arrow table with that one
-    column, and how many events have them; None if there are more than SHARED_HASHES_MAX."""
+    column; None if there are more than SHARED_HASHES_MAX."""
     import numpy as np
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     spark = hashes.sparkSession
     local = spark.sparkContext.master.startswith("local")
@@ -228,15 +153,11 @@ def shared_hashes(hashes: DataFrame) -> tuple[pa.Table, int] | None:
     if hashes.count() <= limit:
         values = np.sort(hashes.toArrow().column("_h").to_numpy())
         repeated = values[1:] == values[:-1]
-        shared = np.unique(values[1:][repeated])
-        table = pa.table({"_h": pa.array(shared, pa.int64())})
-        copies = int(repeated.sum()) + len(shared)  # k copies of a hash: k - 1 repeats
+        table = pa.table({"_h": pa.array(np.unique(values[1:][repeated]), pa.int64())})
     else:
-        counted = (hashes.groupBy("_h").count().filter(F.col("count") > 1)
-                   .limit(SHARED_HASHES_MAX + 1).toArrow())
-        table = counted.select(["_h"])
-        copies = int(pc.sum(counted.column("count")).as_py() or 0)
-    return None if table.num_rows > SHARED_HASHES_MAX else (table, copies)
+        table = (hashes.groupBy("_h").count().filter(F.col("count") > 1).select("_h")
+                 .limit(SHARED_HASHES_MAX + 1).toArrow())
+    return None if table.num_rows > SHARED_HASHES_MAX else table
 
 
 def dedup_by_id(events: DataFrame) -> DataFrame:
@@ -365,22 +286,82 @@ def measures(df: DataFrame, granularity: str, extra_keys: tuple[str, ...] = ()) 
         F.coalesce(F.sum(sleep_hr), F.lit(0.0)).alias("sleep_hr_sum"),
         F.count(F.lit(1)).alias("readings"),
         F.min("measured_at").alias("first_at"), F.max("measured_at").alias("last_at"))
-    return (out.withColumn("avg_hr", F.when(F.col("hr_samples") > 0,
-                                            F.col("hr_sum") / F.col("hr_samples")))
+    return with_averages(out).select(*keys, *MEASURES)
+
+
+def with_averages(figures: DataFrame) -> DataFrame:
+    return (figures.withColumn("avg_hr", F.when(F.col("hr_samples") > 0,
+                                                F.col("hr_sum") / F.col("hr_samples")))
             .withColumn("avg_sleep_hr", F.when(F.col("sleep_hr_samples") > 0,
-                                               F.col("sleep_hr_sum") / F.col("sleep_hr_samples")))
-            .select(*keys, *MEASURES))
+                                               F.col("sleep_hr_sum") / F.col("sleep_hr_samples"))))
 
 
-def aggregate_unique(unique: DataFrame, owners: Owners, window: AggWindow) -> DataFrame:
+def figures(events: DataFrame, owners: Owners, window: AggWindow) -> DataFrame:
     """The figures of every period the events fall in (the window's and, from the UTC days
-    read around it, some of its neighbours': keep the window's with `in_window`), plus one row
-    with a null user_id whose `readings` counts the events of devices without owner (all the
-    window reads): one pass over the events serves both. The periods are kept after
-    aggregating, since a filter on the local date before it would localise each row again."""
-    figures = measures(localise(unique, owners, window), window.granularity)
-    return (figures.join(owners.users, "user_key", "left")
-            .select(*KEYS[window.granularity], *MEASURES))
+    read around it, some of its neighbours': keep the window's with `in_window`), each
+    event_id counted once, plus rows with a null user_id whose `readings` count the events
+    of devices without owner (all the window reads): one pass over the events serves both.
+    The periods are kept after aggregating, since a filter on the local date before it would
+    localise each row again.
+
+    The copy of an event_id that counts is the first received, then the lowest Kafka
+    position, so reruns agree. Repeats are rare, so the events are not all shuffled by
+    event_id: a 64-bit hash of each event_id is computed, and the hashes that occur more than
+    once found (shared_hashes). The events with such a hash, the candidates (every copy of a
+    repeated id, and any event that merely shares a hash with another), are each aggregated
+    as a group of their own, with their id and Kafka position; then, of each id, the first
+    copy's figures join its period's (first_copies_added). Past SHARED_HASHES_MAX shared
+    hashes (duplicate-heavy data) every event is grouped by event_id first instead."""
+    granularity = window.granularity
+    hashed = events.withColumn("_h", id_hash())
+    shared = shared_hashes(hashed.select("_h"))
+    if shared is None:
+        unique = dedup_by_id(events)
+    elif shared.num_rows == 0:
+        unique = events
+    else:
+        marks = events.sparkSession.createDataFrame(shared).withColumn("_shared", F.lit(True))
+        candidate = F.col("_shared").isNotNull()
+        marked = hashed.join(F.broadcast(marks), "_h", "left").select(
+            "event_id", *DEDUP_FIELDS,
+            F.when(candidate, F.monotonically_increasing_id()).alias("_cand"),
+            F.when(candidate, F.col("event_id")).alias("_cid"),
+            *(F.when(candidate, F.col(c)).alias(f"_c{c}") for c in POSITION))
+        grouped = measures(localise(marked, owners, window), granularity, CANDIDATE_KEYS)
+        return with_users(first_copies_added(grouped, granularity), owners, granularity)
+    return with_users(measures(localise(unique, owners, window), granularity), owners,
+                      granularity)
+
+
+def with_users(grouped: DataFrame, owners: Owners, granularity: str) -> DataFrame:
+    return (grouped.join(owners.users, "user_key", "left")
+            .select(*KEYS[granularity], *MEASURES))
+
+
+# A candidate is a group of its own: unique per event (_cand), with its id and Kafka
+# position; null for the other events.
+CANDIDATE_KEYS = ("_cand", "_cid", *(f"_c{c}" for c in POSITION))
+
+# How the figures of two sets of events combine into the figures of both.
+COMBINE = {"total_steps": F.sum, "hr_samples": F.sum, "hr_sum": F.sum, "min_hr": F.min,
+           "max_hr": F.max, "sleep_hr_samples": F.sum, "sleep_hr_sum": F.sum,
+           "readings": F.sum, "first_at": F.min, "last_at": F.max}
+
+
+def first_copies_added(grouped: DataFrame, granularity: str) -> DataFrame:
+    """`grouped`: measures keyed by period and CANDIDATE_KEYS (null but for candidates, each
+    its own group). Of each candidate id, the first copy (first received, then the lowest
+    Kafka position; copies at one position are one record landed twice, alike) joins the
+    figures of its period; the other copies are dropped. Both steps work on groups, few next
+    to the events."""
+    keys = ["user_key", *KEYS[granularity][1:]]
+    alone = F.col("_cid").isNull()
+    first = F.min_by(F.struct(*keys, *COMBINE),
+                     F.struct(*(f"_c{c}" for c in POSITION), "_cand"))
+    firsts = (grouped.groupBy("_cid", *(F.when(alone, F.col(k)).alias(f"_{k}") for k in keys))
+              .agg(first.alias("_first")).select("_first.*"))
+    combined = firsts.groupBy(*keys).agg(*(how(c).alias(c) for c, how in COMBINE.items()))
+    return with_averages(combined).select(*keys, *MEASURES)
 
 
 def in_window(figures: DataFrame, window: AggWindow) -> DataFrame:
@@ -390,91 +371,13 @@ def in_window(figures: DataFrame, window: AggWindow) -> DataFrame:
                           & period.between(F.lit(window.start), F.lit(window.end)))
 
 
-def collect_figures(events: DataFrame, owners: Owners, window: AggWindow) -> pa.Table:
-    """The figures of aggregate_unique on the driver, as Arrow, first_at and last_at as UTC
-    text: for the COPY load. When the driver finds the copies to keep (at most
-    DRIVER_FIRSTS_MAX events with a shared hash), the events are read once more, not twice:
-    see figures_with_first_copies."""
-    hashed = events.withColumn("_h", id_hash())
-    found = shared_hashes(hashed.select("_h"))
-    if found is not None and found[0].num_rows and found[1] <= DRIVER_FIRSTS_MAX:
-        return figures_with_first_copies(hashed, found[0], owners, window)
-    return utc_text(aggregate_unique(dedup_hashed(hashed, found), owners, window)).toArrow()
-
-
 UTC_TEXT = "yyyy-MM-dd'T'HH:mm:ss.SSSSSS'+00:00'"  # the session time zone is UTC
 
 
 def utc_text(figures: DataFrame) -> DataFrame:
+    """first_at and last_at as text in UTC, as COPY and the JDBC staging table load them."""
     return (figures.withColumn("first_at", F.date_format("first_at", UTC_TEXT))
             .withColumn("last_at", F.date_format("last_at", UTC_TEXT)))
-
-
-# An event with a shared hash (a candidate) is a group of its own: unique per event (_cand),
-# with its id and Kafka position; null for the other events.
-CANDIDATE_KEYS = ("_cand", "_cid", *(f"_c{c}" for c in POSITION))
-
-
-def figures_with_first_copies(hashed: DataFrame, shared: pa.Table, owners: Owners,
-                              window: AggWindow) -> pa.Table:
-    """One pass over the events: Spark aggregates those with an unshared hash, and returns
-    each candidate (an event with a shared hash: every copy of a repeated id, and few others)
-    as a group of its own, with its id and Kafka position. The driver keeps the first copy
-    of each id (add_first_copies). `dedup` instead reads the events once to find the copies
-    to keep, then again to aggregate."""
-    marks = hashed.sparkSession.createDataFrame(shared).withColumn("_shared", F.lit(True))
-    candidate = F.col("_shared").isNotNull()
-    events = hashed.join(F.broadcast(marks), "_h", "left").select(
-        "event_id", *DEDUP_FIELDS,
-        F.when(candidate, F.monotonically_increasing_id()).alias("_cand"),
-        F.when(candidate, F.col("event_id")).alias("_cid"),
-        *(F.when(candidate, F.col(c)).alias(f"_c{c}") for c in POSITION))
-    figures = measures(localise(events, owners, window), window.granularity, CANDIDATE_KEYS)
-    return add_first_copies(figures.toArrow(), window.granularity, owners.user_ids)
-
-
-# How the figures of two sets of events combine into the figures of both.
-COMBINE = {"total_steps": "sum", "hr_samples": "sum", "hr_sum": "sum", "min_hr": "min",
-           "max_hr": "max", "sleep_hr_samples": "sum", "sleep_hr_sum": "sum",
-           "readings": "sum", "first_at": "min", "last_at": "max"}
-
-
-def add_first_copies(grouped: pa.Table, granularity: str, user_ids: tuple[str, ...]) -> pa.Table:
-    """`grouped`: measures keyed by period and CANDIDATE_KEYS (null but for candidates, each
-    its own group). Of each candidate id, the first received copy (then the lowest Kafka
-    position; copies at one position are one record landed twice, alike) is added to the
-    figures of its period; the other copies are dropped. Returns the figures as
-    aggregate_unique gives them, first_at and last_at as utc_text gives them."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    keys = ["user_key", *KEYS[granularity][1:]]
-    candidate = pc.is_valid(grouped.column("_cand"))
-    kept = first_of_each(grouped.filter(candidate), "_cid",
-                         [f"_c{c}" for c in POSITION] + ["_cand"])
-    parts = pa.concat_tables([grouped.filter(pc.invert(candidate)).select([*keys, *COMBINE]),
-                              kept.select([*keys, *COMBINE])])
-    combined = parts.group_by(keys, use_threads=False).aggregate(
-        [(column, how) for column, how in COMBINE.items()])
-    figures = combined.select([f"{c}_{how}" for c, how in COMBINE.items()] + keys)
-    figures = figures.rename_columns([*COMBINE, *keys])
-
-    def average(total: str, count: str) -> pa.Array:
-        counted = pc.greater(figures.column(count), 0)
-        return pc.if_else(counted, pc.divide(figures.column(total),
-                                             pc.cast(figures.column(count), pa.float64())),
-                          pa.scalar(None, pa.float64()))
-
-    columns = {
-        "user_id": pc.take(pa.array(user_ids, pa.string()), figures.column("user_key")),
-        **{k: figures.column(k) for k in keys[1:]},
-        **{c: figures.column(c) for c in COMBINE},
-        "avg_hr": average("hr_sum", "hr_samples"),
-        "avg_sleep_hr": average("sleep_hr_sum", "sleep_hr_samples"),
-    }
-    for c in ("first_at", "last_at"):
-        columns[c] = pc.strftime(columns[c], format="%Y-%m-%dT%H:%M:%S+00:00")
-    return pa.table({c: columns[c] for c in (*KEYS[granularity], *MEASURES)})
 
 
 # --- reading ------------------------------------------------------------------------------------
@@ -526,7 +429,6 @@ class Owners:
     devices: list[tuple[str, int, int]]  # device_id, user_key, zone_key
     users: DataFrame  # user_key, user_id; broadcast
     zones: tuple[str, ...]  # the distinct owner zones; zone_key is the index in it
-    user_ids: tuple[str, ...]  # user_key is the index in it
 
 
 def make_owners(spark: SparkSession, rows: Iterable[tuple[str, str, str]]) -> Owners:
@@ -538,7 +440,7 @@ def make_owners(spark: SparkSession, rows: Iterable[tuple[str, str, str]]) -> Ow
     zone_key = {z: i for i, z in enumerate(zones)}
     return Owners([(d, users[u], zone_key[z]) for d, u, z in rows],
                   F.broadcast(spark.createDataFrame(list(enumerate(user_ids)), USER_SCHEMA)),
-                  zones, user_ids)
+                  zones)
 
 
 def load_owners(spark: SparkSession, conn) -> Owners:
@@ -729,14 +631,13 @@ def run_window(spark: SparkSession, lake: str, dsn: str, window: AggWindow,
             orphans = 0
             result = None
             if events is not None:
+                found = utc_text(figures(events, owners, window))
                 if load == "copy":
-                    csv, orphans = _csv_and_orphans(collect_figures(events, owners, window),
-                                                    window, run, started)
+                    csv, orphans = _csv_and_orphans(found.toArrow(), window, run, started)
                 else:  # cache the figures (one row per user and period), not the events
-                    figures = utc_text(aggregate_unique(dedup(events), owners, window))
-                    figures = figures.persist()
-                    result = in_window(figures, window)
-                    orphans = (figures.filter(F.col("user_id").isNull())
+                    found = found.persist()
+                    result = in_window(found, window)
+                    orphans = (found.filter(F.col("user_id").isNull())
                                .agg(F.sum("readings")).first()[0] or 0)
             with conn:  # one transaction: the window's rows and the run's success
                 with conn.cursor() as cur:  # still ours? (locked until the commit)

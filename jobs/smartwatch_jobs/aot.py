@@ -64,7 +64,7 @@ def train(spark: SparkSession, folder: str) -> None:
         first, last = window.utc_dates
         events = agg.read_events(spark, lake, first, last)
         assert events is not None
-        agg.collect_figures(events, owners, window)
+        agg.utc_text(agg.figures(events, owners, window)).toArrow()
 
 
 def main(argv: list[str]) -> int:

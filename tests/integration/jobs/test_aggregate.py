@@ -189,12 +189,11 @@ def test_the_lake_holds_duplicates_that_aggregation_drops(world):
 
 
 @pytest.mark.parametrize("path", ["hashes grouped by Spark", "colliding hashes",
-                                  "copies to keep found by Spark", "every event by event_id"])
+                                  "every event by event_id"])
 def test_each_deduplication_path_gives_the_same_figures(world, spark, postgres_dsn,
                                                          monkeypatch, path):
-    """The driver sorts the id hashes and finds the copies to keep by default; these are the
-    other paths: the hashes grouped by Spark (past the driver's bound), hashes that collide
-    for unequal ids, the copies to keep found by Spark (past the driver's bound), and too
+    """The driver sorts the id hashes by default; these are the other paths: the hashes
+    grouped by Spark (past the driver's bound), hashes that collide for unequal ids, and too
     many shared hashes to broadcast."""
     from pyspark.sql import functions as F
 
@@ -204,8 +203,6 @@ def test_each_deduplication_path_gives_the_same_figures(world, spark, postgres_d
         spark.conf.set(agg.DRIVER_HASHES_CONF, "0")
     elif path == "colliding hashes":
         monkeypatch.setattr(agg, "id_hash", lambda: F.length("event_id").cast("long"))
-    elif path == "copies to keep found by Spark":
-        monkeypatch.setattr(agg, "DRIVER_FIRSTS_MAX", 0)
     else:
         monkeypatch.setattr(agg, "SHARED_HASHES_MAX", 0)
     lake = world["lake"]
