@@ -140,9 +140,16 @@ DRIVER_HASHES_CLUSTER = 2_000_000
 SHARED_HASHES_MAX = 1_000_000
 
 
-def shared_hashes(hashes: DataFrame) -> pa.Table | None:
+# A lake row takes more Parquet bytes than this (each has an event_id and a Kafka offset of
+# its own), so files of fewer bytes than this times the driver's bound hold fewer events than
+# the bound: a small window (a --dirty run's) is not counted first.
+MIN_ROW_BYTES = 4
+
+
+def shared_hashes(hashes: DataFrame, file_bytes: int | None = None) -> pa.Table | None:
     """The values of column `_h` that occur more than once, as an Arrow table with that one
-    column; None if there are more than SHARED_HASHES_MAX."""
+    column; None if there are more than SHARED_HASHES_MAX. `file_bytes`: the size of the
+    files read, if known."""
     import numpy as np
     import pyarrow as pa
 
@@ -150,7 +157,8 @@ def shared_hashes(hashes: DataFrame) -> pa.Table | None:
     local = spark.sparkContext.master.startswith("local")
     limit = int(spark.conf.get(DRIVER_HASHES_CONF, None)
                 or (DRIVER_HASHES_LOCAL if local else DRIVER_HASHES_CLUSTER))
-    if hashes.count() <= limit:
+    small = file_bytes is not None and file_bytes < limit * MIN_ROW_BYTES
+    if small or hashes.count() <= limit:
         values = np.sort(hashes.toArrow().column("_h").to_numpy())
         repeated = values[1:] == values[:-1]
         table = pa.table({"_h": pa.array(np.unique(values[1:][repeated]), pa.int64())})
@@ -264,12 +272,15 @@ def localise(events: DataFrame, owners: Owners, window: AggWindow) -> DataFrame:
             .withColumn("_wall", wall_micros(width))
             .withColumn("local_date", local_date)
             .drop("_wall", *[c for c in frame.columns if c.startswith("_")])
-            .withColumn("week_start", week_start)
-            .withColumn("iso_year", F.year(F.date_add(week_start, 3)))  # its Thursday's year
-            .withColumn("iso_week", F.weekofyear(day))
-            .withColumn("month_start", F.trunc(day, "month"))
-            .withColumn("year", F.year(day))
-            .withColumn("month", F.month(day)))
+            # The period columns of the window's granularity, in one projection (each
+            # DataFrame step costs an analysis of the plan: it shows in a --dirty run).
+            .withColumns({name: column for name, column in {
+                "week_start": week_start,
+                "iso_year": F.year(F.date_add(week_start, 3)),  # its Thursday's year
+                "iso_week": F.weekofyear(day),
+                "month_start": F.trunc(day, "month"),
+                "year": F.year(day),
+                "month": F.month(day)}.items() if name in KEYS[window.granularity]}))
 
 
 def measures(df: DataFrame, granularity: str, extra_keys: tuple[str, ...] = ()) -> DataFrame:
@@ -290,10 +301,10 @@ def measures(df: DataFrame, granularity: str, extra_keys: tuple[str, ...] = ()) 
 
 
 def with_averages(figures: DataFrame) -> DataFrame:
-    return (figures.withColumn("avg_hr", F.when(F.col("hr_samples") > 0,
-                                                F.col("hr_sum") / F.col("hr_samples")))
-            .withColumn("avg_sleep_hr", F.when(F.col("sleep_hr_samples") > 0,
-                                               F.col("sleep_hr_sum") / F.col("sleep_hr_samples"))))
+    return figures.withColumns({
+        "avg_hr": F.when(F.col("hr_samples") > 0, F.col("hr_sum") / F.col("hr_samples")),
+        "avg_sleep_hr": F.when(F.col("sleep_hr_samples") > 0,
+                               F.col("sleep_hr_sum") / F.col("sleep_hr_samples"))})
 
 
 def figures(events: DataFrame, owners: Owners, window: AggWindow) -> DataFrame:
@@ -314,7 +325,7 @@ def figures(events: DataFrame, owners: Owners, window: AggWindow) -> DataFrame:
     hashes (duplicate-heavy data) every event is grouped by event_id first instead."""
     granularity = window.granularity
     hashed = events.withColumn("_h", id_hash())
-    shared = shared_hashes(hashed.select("_h"))
+    shared = shared_hashes(hashed.select("_h"), file_bytes(events))
     if shared is None:
         unique = dedup_by_id(events)
     elif shared.num_rows == 0:
@@ -331,6 +342,11 @@ def figures(events: DataFrame, owners: Owners, window: AggWindow) -> DataFrame:
         return with_users(first_copies_added(grouped, granularity), owners, granularity)
     return with_users(measures(localise(unique, owners, window), granularity), owners,
                       granularity)
+
+
+def file_bytes(events: DataFrame) -> int:
+    """The size of the files a read of the lake reads, from its file listing (no job)."""
+    return int(events._jdf.queryExecution().optimizedPlan().stats().sizeInBytes())
 
 
 def with_users(grouped: DataFrame, owners: Owners, granularity: str) -> DataFrame:
@@ -376,8 +392,7 @@ UTC_TEXT = "yyyy-MM-dd'T'HH:mm:ss.SSSSSS'+00:00'"  # the session time zone is UT
 
 def utc_text(figures: DataFrame) -> DataFrame:
     """first_at and last_at as text in UTC, as COPY and the JDBC staging table load them."""
-    return (figures.withColumn("first_at", F.date_format("first_at", UTC_TEXT))
-            .withColumn("last_at", F.date_format("last_at", UTC_TEXT)))
+    return figures.withColumns({c: F.date_format(c, UTC_TEXT) for c in ("first_at", "last_at")})
 
 
 # --- reading ------------------------------------------------------------------------------------
