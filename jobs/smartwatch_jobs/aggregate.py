@@ -146,10 +146,10 @@ SHARED_HASHES_MAX = 1_000_000
 MIN_ROW_BYTES = 4
 
 
-def shared_hashes(hashes: DataFrame, file_bytes: int | None = None) -> pa.Table | None:
+def shared_hashes(hashes: DataFrame, file_bytes: int) -> pa.Table | None:
     """The values of column `_h` that occur more than once, as an Arrow table with that one
     column; None if there are more than SHARED_HASHES_MAX. `file_bytes`: the size of the
-    files read, if known."""
+    files read."""
     import numpy as np
     import pyarrow as pa
 
@@ -157,8 +157,7 @@ def shared_hashes(hashes: DataFrame, file_bytes: int | None = None) -> pa.Table 
     local = spark.sparkContext.master.startswith("local")
     limit = int(spark.conf.get(DRIVER_HASHES_CONF, None)
                 or (DRIVER_HASHES_LOCAL if local else DRIVER_HASHES_CLUSTER))
-    small = file_bytes is not None and file_bytes < limit * MIN_ROW_BYTES
-    if small or hashes.count() <= limit:
+    if file_bytes < limit * MIN_ROW_BYTES or hashes.count() <= limit:
         values = np.sort(hashes.toArrow().column("_h").to_numpy())
         repeated = values[1:] == values[:-1]
         table = pa.table({"_h": pa.array(np.unique(values[1:][repeated]), pa.int64())})

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -183,10 +185,9 @@ def batch_writer(spark: SparkSession, cfg: LandingConfig, landing_id: str):
     local = spark.sparkContext.master.startswith("local")
 
     def write(df: DataFrame, batch_id: int) -> None:
-        kept = keep(df, local)
-        try:
-            good = valid_rows(kept.rows)
-            bad = quarantine_rows(kept.rows)
+        with kept(df, local) as rows:
+            good = valid_rows(rows)
+            bad = quarantine_rows(rows)
             publisher.publish(good, cfg.lake, "event_date", batch_id)
             publisher.publish(bad, cfg.quarantine, "ingest_date", batch_id)
             counts = [(r["event_date"], r["count"]) for r in good.groupBy("event_date").count()
@@ -195,19 +196,12 @@ def batch_writer(spark: SparkSession, cfg: LandingConfig, landing_id: str):
                 record_dirty_dates(cfg.postgres_dsn, landing_id, batch_id, counts)
             log.info("batch %d: %d rows on %d dates", batch_id, sum(n for _, n in counts),
                      len(counts))
-        finally:
-            kept.release()
 
     return write
 
 
-@dataclass(frozen=True)
-class Kept:
-    rows: DataFrame
-    release: Any  # () -> None: drop the kept rows now
-
-
-def keep(batch: DataFrame, local: bool) -> Kept:
+@contextmanager
+def kept(batch: DataFrame, local: bool) -> Iterator[DataFrame]:
     """The batch's rows, kept while the writes read them three times: the deduplication
     (stateful) must run once. With a local master, as rows (a local checkpoint), which costs
     a third of building Spark's columnar cache of them; on a cluster, the columnar cache,
@@ -216,10 +210,16 @@ def keep(batch: DataFrame, local: bool) -> Kept:
     notices: a continuous job keeps one batch at a time."""
     if not local:
         cached = batch.persist()
-        return Kept(cached, cached.unpersist)
+        try:
+            yield cached
+        finally:
+            cached.unpersist()
+        return
     checkpointed = batch.localCheckpoint(eager=True)
-    rdd = checkpointed._jdf.queryExecution().analyzed().rdd()
-    return Kept(checkpointed, lambda: rdd.unpersist(False))
+    try:
+        yield checkpointed
+    finally:
+        checkpointed._jdf.queryExecution().analyzed().rdd().unpersist(False)
 
 
 def run(spark: SparkSession, cfg: LandingConfig, *, available_now: bool,
