@@ -219,7 +219,10 @@ def kept(batch: DataFrame, local: bool) -> Iterator[DataFrame]:
     try:
         yield checkpointed
     finally:
-        checkpointed._jdf.queryExecution().analyzed().rdd().unpersist(False)
+        # The context drops the rows' blocks. The RDD's own unpersist would do the same and
+        # also warn, every batch, that a local checkpoint cannot be recomputed afterwards.
+        rdd_id = checkpointed._jdf.queryExecution().analyzed().rdd().id()
+        batch.sparkSession.sparkContext._jsc.sc().unpersistRDD(rdd_id, False)
 
 
 def run(spark: SparkSession, cfg: LandingConfig, *, available_now: bool,

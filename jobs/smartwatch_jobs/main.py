@@ -23,6 +23,8 @@ def land(settings: Settings, *, available_now: bool) -> int:
     assert settings.postgres_dsn and settings.kafka_bootstrap
     migrate(settings.postgres_dsn)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    # py4j tells at INFO of every call from the JVM (each micro-batch): only its warnings.
+    logging.getLogger("py4j").setLevel(logging.WARNING)
     spark = quiet(session("smartwatch-landing", settings, settings.landing_shuffle_partitions))
     cfg = landing.LandingConfig(
         bootstrap=settings.kafka_bootstrap, topic=settings.events_topic,

@@ -34,9 +34,13 @@ def session(app_name: str, settings: Settings, shuffle_partitions: int, *,
         return _submitted_session(app_name, shuffle_partitions)
     conf = SparkConf()
     builder = SparkSession.builder.appName(app_name)
+    env: dict[str, str] = {}
     if not conf.contains("spark.master"):
         builder = builder.master(settings.spark_master)
         if settings.spark_master.startswith("local"):  # listen on loopback only
+            # The address Spark names itself by: without it, it warns that the host name
+            # resolves to loopback and picks another interface's address.
+            env["SPARK_LOCAL_IP"] = "127.0.0.1"
             builder = (builder.config("spark.driver.host", "127.0.0.1")
                        .config("spark.driver.bindAddress", "127.0.0.1")
                        # Files of many date folders are listed by the driver, not by a Spark
@@ -62,24 +66,26 @@ def session(app_name: str, settings: Settings, shuffle_partitions: int, *,
     elif aot is not None and aot.exists():
         options.append(f"-XX:AOTCache={aot}")
     builder = builder.config("spark.driver.extraJavaOptions", " ".join(options))
-    with _java_home(java_home):
+    if java_home is not None:
+        env["JAVA_HOME"] = str(java_home)
+    with _jvm_environment(env):
         return builder.getOrCreate()
 
 
 @contextmanager
-def _java_home(home: Path | None) -> Iterator[None]:
-    """JAVA_HOME for the Spark JVM this process starts (pyspark starts it with this process's
-    environment), restored afterwards so other tools keep their Java."""
-    before = os.environ.get("JAVA_HOME")
-    if home is not None:
-        os.environ["JAVA_HOME"] = str(home)
+def _jvm_environment(values: dict[str, str]) -> Iterator[None]:
+    """Environment of the Spark JVM this process starts (pyspark starts it with this
+    process's environment), restored afterwards so other tools keep theirs."""
+    before = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
     try:
         yield
     finally:
-        if before is None:
-            os.environ.pop("JAVA_HOME", None)
-        else:
-            os.environ["JAVA_HOME"] = before
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _job_conf(shuffle_partitions: int) -> dict[str, str]:

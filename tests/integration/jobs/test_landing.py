@@ -193,3 +193,25 @@ def test_compaction_is_atomic_for_readers(spark, kafka_bootstrap, postgres_dsn, 
     after = read_lake(lake)
     key = lambda r: r["event_id"]  # noqa: E731
     assert sorted(after, key=key) == sorted(before, key=key)
+
+
+@pytest.mark.parametrize("local", [True, False], ids=["local checkpoint", "columnar cache"])
+def test_a_kept_batch_is_released_when_it_ends(spark, local) -> None:
+    """A continuous job keeps one batch at a time: its rows are held while the writes read
+    them, and nothing of them is left in Spark's storage afterwards."""
+    from smartwatch_jobs.landing import kept
+
+    def stored() -> dict[int, int]:  # RDD id -> cached partitions, as Spark's storage sees it
+        return {info.id(): info.numCachedPartitions()
+                for info in spark.sparkContext._jsc.sc().getRDDStorageInfo()}
+
+    before = stored()
+    batch = spark.range(50_000, numPartitions=4).selectExpr("id", "id % 7 AS day")
+    with kept(batch, local) as rows:
+        assert rows.count() == 50_000
+        assert rows.groupBy("day").count().count() == 7
+        held = {rdd: parts for rdd, parts in stored().items() if rdd not in before}
+        assert sum(held.values()) == 4  # every partition of the batch is held once
+    after = stored()
+    assert not set(after) - set(before)
+    assert not set(spark.sparkContext._jsc.getPersistentRDDs()) & set(held)
