@@ -59,8 +59,9 @@ class Settings(BaseSettings):
                                                          "the local stack's state folder.")
     landing_trigger_seconds: float = Field(5, gt=0, description="Micro-batch interval of the "
                                                                 "continuous landing job.")
-    landing_max_offsets_per_trigger: int | None = Field(
-        None, ge=1, description="Most Kafka records a micro-batch (default: all available).")
+    landing_max_offsets_per_trigger: int = Field(
+        2_000_000, ge=1, description="Most Kafka records a landing micro-batch (a backlog is "
+                                     "landed in batches of this size).")
     landing_shuffle_partitions: int = Field(4, ge=1)
     landing_dedup_watermark: str = Field("2 hours", description="How long after a reading a "
                                          "repeat of its event_id is still dropped by landing.")
