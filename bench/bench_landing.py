@@ -156,7 +156,8 @@ def _backlog(settings, state, bootstrap, dsn, topic) -> list[dict[str, object]]:
                 lambda: records.select("value", "partition", "offset").write
                 .parquet(f"file://{state / 'bytes'}"),
             "Spark alone (warm): read and parse the backlog (the job's `parse`), nothing written":
-                lambda: landing.parse(records, cfg.max_record_bytes).write.format("noop")
+                lambda: landing.parse(records, settings.landing_max_record_bytes).write
+                .format("noop")
                 .mode("overwrite").save(),
         }
         for case, action in ceilings.items():

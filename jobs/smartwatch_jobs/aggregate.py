@@ -325,22 +325,19 @@ def figures(events: DataFrame, owners: Owners, window: AggWindow) -> DataFrame:
     granularity = window.granularity
     hashed = events.withColumn("_h", id_hash())
     shared = shared_hashes(hashed.select("_h"), file_bytes(events))
-    if shared is None:
-        unique = dedup_by_id(events)
-    elif shared.num_rows == 0:
-        unique = events
-    else:
-        marks = events.sparkSession.createDataFrame(shared).withColumn("_shared", F.lit(True))
-        candidate = F.col("_shared").isNotNull()
-        marked = hashed.join(F.broadcast(marks), "_h", "left").select(
-            "event_id", *DEDUP_FIELDS,
-            F.when(candidate, F.monotonically_increasing_id()).alias("_cand"),
-            F.when(candidate, F.col("event_id")).alias("_cid"),
-            *(F.when(candidate, F.col(c)).alias(f"_c{c}") for c in POSITION))
-        grouped = measures(localise(marked, owners, window), granularity, CANDIDATE_KEYS)
-        return with_users(first_copies_added(grouped, granularity), owners, granularity)
-    return with_users(measures(localise(unique, owners, window), granularity), owners,
-                      granularity)
+    if shared is None or shared.num_rows == 0:
+        unique = dedup_by_id(events) if shared is None else events
+        return with_users(measures(localise(unique, owners, window), granularity), owners,
+                          granularity)
+    marks = events.sparkSession.createDataFrame(shared).withColumn("_shared", F.lit(True))
+    candidate = F.col("_shared").isNotNull()
+    marked = hashed.join(F.broadcast(marks), "_h", "left").select(
+        "event_id", *DEDUP_FIELDS,
+        F.when(candidate, F.monotonically_increasing_id()).alias("_cand"),
+        F.when(candidate, F.col("event_id")).alias("_cid"),
+        *(F.when(candidate, F.col(c)).alias(f"_c{c}") for c in POSITION))
+    grouped = measures(localise(marked, owners, window), granularity, CANDIDATE_KEYS)
+    return with_users(first_copies_added(grouped, granularity), owners, granularity)
 
 
 def file_bytes(events: DataFrame) -> int:
