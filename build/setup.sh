@@ -15,7 +15,9 @@ mkdir -p "$SMARTWATCH_CACHE"
 total_start=$(date +%s)
 downloaded=0
 
-# step NAME CHECK_CMD INSTALL_CMD: runs INSTALL_CMD unless CHECK_CMD succeeds.
+# step NAME CHECK_CMD INSTALL_CMD: runs INSTALL_CMD unless CHECK_CMD succeeds. A check that
+# pipes a program's output into grep lets grep read it all (no -q): with pipefail, a program
+# killed by SIGPIPE after an early match would fail the check.
 step() {
   local name=$1 check=$2 install=$3 t0 log
   if eval "$check" >/dev/null 2>&1; then
@@ -56,7 +58,7 @@ step postgres 'pg_bin' "need_root_apt postgresql-$POSTGRES_MAJOR"
 # checkout's .venv is a thin venv that points at it and at the project's source folders ---
 uv_dir="$SMARTWATCH_CACHE/uv-$UV_VERSION"
 uv="$uv_dir/bin/uv"
-step uv "test -x '$uv' && '$uv' --version | grep -q ' $UV_VERSION'" \
+step uv "test -x '$uv' && '$uv' --version | grep ' $UV_VERSION'" \
   "rm -rf '$uv_dir' && python3 -m pip install -q --disable-pip-version-check --no-deps --target '$uv_dir' 'uv==$UV_VERSION'"
 
 env_key=$( (cat uv.lock; echo "$PYTHON_VERSION") | sha256sum | cut -c1-16)
@@ -129,14 +131,41 @@ fi
 
 # --- Kubernetes tools built from the Go module proxy ------------------------------------------
 k8s_dir="$SMARTWATCH_CACHE/k8s-$KUBERNETES_VERSION"
-step kube-apiserver "'$k8s_dir/kube-apiserver' --version | grep -qx 'Kubernetes v$KUBERNETES_VERSION' && test -x '$k8s_dir/kubectl'" \
+step kube-apiserver "'$k8s_dir/kube-apiserver' --version | grep -x 'Kubernetes v$KUBERNETES_VERSION' && test -x '$k8s_dir/kubectl'" \
   "build/go-tools.sh kube '$k8s_dir'"
 etcd_dir="$SMARTWATCH_CACHE/etcd-$ETCD_VERSION"
-step etcd "'$etcd_dir/etcd' --version | grep -q 'etcd Version: $ETCD_VERSION'" "build/go-tools.sh etcd '$etcd_dir'"
+step etcd "'$etcd_dir/etcd' --version | grep 'etcd Version: $ETCD_VERSION'" "build/go-tools.sh etcd '$etcd_dir'"
 helm_dir="$SMARTWATCH_CACHE/helm-$HELM_VERSION"
-step helm "'$helm_dir/helm' version --short | grep -q '^v$HELM_VERSION'" "build/go-tools.sh helm '$helm_dir'"
+step helm "'$helm_dir/helm' version --short | grep '^v$HELM_VERSION'" "build/go-tools.sh helm '$helm_dir'"
 kind_dir="$SMARTWATCH_CACHE/kind-$KIND_VERSION"
-step kind "'$kind_dir/kind' version | grep -q 'v$KIND_VERSION'" "build/go-tools.sh kind '$kind_dir'"
+step kind "'$kind_dir/kind' version | grep 'v$KIND_VERSION'" "build/go-tools.sh kind '$kind_dir'"
+
+# --- kind: a Docker engine and the node image with every image its cluster runs ---------------
+# Built only where the kind tier uses the local node image: no Docker engine answers (or
+# SMARTWATCH_KIND_NODE_IMAGE=local). Where one answers, the tier uses the public KIND_NODE_IMAGE.
+if "$venv/bin/python" -c 'import sys; from smartwatch.stack.cluster import wants_local_images as w; sys.exit(0 if w() else 1)'; then
+  if [ "$(id -u)" != 0 ] && ! command -v dockerd >/dev/null; then
+    printf 'setup: %-16s skipped (no Docker engine answers, and a private one needs root: the kind tier is skipped)\n' kind-images
+  else
+    step docker 'command -v dockerd && command -v docker' 'need_root_apt docker.io'
+    step debootstrap 'command -v debootstrap' 'need_root_apt debootstrap'
+    step libseccomp 'test -f "$(gcc -print-file-name=libseccomp.a)"' 'need_root_apt libseccomp-dev'
+    set -a; eval "$("$venv/bin/python" -c 'from smartwatch import toolchain as t; print(t.kind_build_env())')"; set +a
+    step kube-node "'$K8S_NODE_DIR/kubelet' --version | grep -x 'Kubernetes v$KUBERNETES_VERSION' && test -x '$K8S_NODE_DIR/kube-proxy'" \
+      "build/go-tools.sh kube-node '$K8S_NODE_DIR'"
+    step pause "'$K8S_NODE_DIR/pause' -v 2>&1 | grep 'pause.c v'" "build/go-tools.sh pause '$K8S_NODE_DIR'"
+    step containerd "'$CONTAINERD_DIR/containerd' --version | grep -w 'v$CONTAINERD_VERSION'" \
+      "build/go-tools.sh containerd '$CONTAINERD_DIR'"
+    step runc "'$RUNC_DIR/runc' --version | grep '^runc version $RUNC_VERSION'" "build/go-tools.sh runc '$RUNC_DIR'"
+    step cni "test -x '$CNI_DIR/ptp' && test -x '$CNI_DIR/portmap'" "build/go-tools.sh cni '$CNI_DIR'"
+    step coredns "'$COREDNS_DIR/coredns' -version | grep 'CoreDNS-$COREDNS_VERSION'" "build/go-tools.sh coredns '$COREDNS_DIR'"
+    step local-path "test -x '$LOCAL_PATH_DIR/local-path-provisioner'" "build/go-tools.sh local-path '$LOCAL_PATH_DIR'"
+    step kind-images "test -f '$KIND_IMAGES_DIR/node.tar' && test -f '$KIND_IMAGES_DIR/debian-base.tar'" \
+      "'$venv/bin/python' -m smartwatch.stack.engine run --remove --root '$SMARTWATCH_CACHE/build/docker' -- build/kind/images.sh '$KIND_IMAGES_DIR'"
+  fi
+else
+  printf 'setup: %-16s skipped (a Docker engine answers: the kind tier uses %s)\n' kind-images "$KIND_NODE_IMAGE"
+fi
 
 if [ "$downloaded" = 0 ]; then
   echo "setup: everything cached in $SMARTWATCH_CACHE; nothing downloaded or built ($(( $(date +%s) - total_start ))s)"

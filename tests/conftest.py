@@ -13,8 +13,6 @@ that mentions its state folder may remain.
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -49,18 +47,9 @@ def _k8s_missing() -> str | None:
 
 
 def _kind_missing() -> str | None:
-    try:
-        toolchain.kind_bin()
-    except toolchain.ToolMissing as exc:
-        return str(exc)
-    if not shutil.which("docker"):
-        return "no docker command: kind needs a Docker engine"
-    probe = subprocess.run(["docker", "info", "--format", "{{.ServerVersion}}"],
-                           capture_output=True, text=True, timeout=30)
-    if probe.returncode != 0:
-        detail = (probe.stderr or probe.stdout).strip().splitlines()
-        return "no Docker engine reachable (docker info: " + (detail[-1] if detail else "failed") + ")"
-    return None
+    from smartwatch.stack.cluster import missing
+
+    return missing()
 
 
 CHECKS = {"integration": _integration_missing, "k8s": _k8s_missing, "kind": _kind_missing}

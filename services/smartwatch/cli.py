@@ -56,9 +56,11 @@ def cmd_stack(args: argparse.Namespace) -> int:
         stack.purge(report=print)
         return 0
     if args.action == "leftovers":
-        found = stack.leftovers()
-        for pid, line in found:
-            print(f"{pid} {line}")
+        from smartwatch.stack.cluster import Cluster
+
+        found = [f"{pid} {line}" for pid, line in stack.leftovers()] + Cluster(stack.state).leftovers()
+        for line in found:
+            print(line)
         return 1 if found else 0
 
     # up: SIGTERM is handled like Ctrl-C, so either stops what was started.
@@ -77,6 +79,44 @@ def cmd_stack(args: argparse.Namespace) -> int:
         print("\nstopping the stack", file=sys.stderr)
         stack.down(only=args.only, report=print)
         return 130
+    return 0
+
+
+def cmd_cluster(args: argparse.Namespace) -> int:
+    from smartwatch.stack.cluster import Cluster
+
+    cluster = Cluster(args.state_dir or get_settings().state_dir)
+    if args.action == "status":
+        status = cluster.status()
+        if args.json:
+            print(json.dumps(status, indent=2))
+        else:
+            print(f"cluster {status['name']}: {status['health']}")
+            for node in status["nodes"]:
+                print(f"  node {node['name']}: Ready={node['ready']} {node['version']}")
+            for key in ("kubeconfig", "context", "engine", "docker_host", "node_image", "subnet"):
+                if status.get(key):
+                    print(f"{key}: {status[key]}")
+        return 0 if status["health"] == "ok" else 1
+    if args.action == "down":
+        cluster.down(report=print)
+        return 0
+    if args.action == "leftovers":
+        found = cluster.leftovers()
+        for line in found:
+            print(line)
+        return 1 if found else 0
+
+    # up: SIGTERM is handled like Ctrl-C; an interrupted up removes what it made.
+    def _interrupt(signum, frame):
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        cluster.up(report=print)
+    except KeyboardInterrupt:
+        print("\ninterrupted: the cluster and its engine are removed", file=sys.stderr)
+        return 130
+    print(f"export KUBECONFIG={cluster.kubeconfig}")
     return 0
 
 
@@ -383,6 +423,16 @@ def build_parser() -> argparse.ArgumentParser:
     stack.add_argument("--state-dir", default=None,
                        help="state folder (default: SMARTWATCH_STATE_DIR or .stack/dev in the checkout)")
     stack.set_defaults(func=cmd_stack)
+
+    clu = sub.add_parser("cluster", help="run the checkout's kind cluster (dev tooling)")
+    clu.add_argument("action", choices=["up", "down", "status", "leftovers"],
+                     help="up: create (and a private Docker engine where none answers); down: "
+                          "delete it and stop that engine; status: report; leftovers: list "
+                          "containers, networks, engine processes and mounts still there")
+    clu.add_argument("--json", action="store_true", help="status: print JSON for scripts")
+    clu.add_argument("--state-dir", default=None,
+                     help="state folder (default: SMARTWATCH_STATE_DIR or .stack/dev in the checkout)")
+    clu.set_defaults(func=cmd_cluster)
 
     state_help = "local stack whose servers to use when the environment names none"
     api = sub.add_parser("api", help="run the ingest API (uvicorn)")

@@ -7,8 +7,10 @@ ${XDG_CACHE_HOME:-~/.cache}/smartwatch, and each tool sits in a folder keyed by 
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import re
+import shlex
 import shutil
 from pathlib import Path
 
@@ -158,3 +160,53 @@ def postgres_bin_dir() -> Path:
         if all((folder / exe).exists() for exe in ("initdb", "pg_ctl", "postgres")):
             return folder
     raise ToolMissing("Postgres server binaries (initdb, postgres) not found: run `make setup`")
+
+
+# --- kind: the node image built here (build/kind/) and the programs it is built from -----------
+
+def tool_dirs() -> dict[str, Path]:
+    """The cache folders of the programs the kind images are built from, by the names
+    build/kind/images.sh reads."""
+    v, c = versions(), cache_dir()
+    return {
+        "K8S_DIR": c / f"k8s-{v['KUBERNETES_VERSION']}",
+        "K8S_NODE_DIR": c / f"k8s-node-{v['KUBERNETES_VERSION']}",
+        "ETCD_DIR": c / f"etcd-{v['ETCD_VERSION']}",
+        "CONTAINERD_DIR": c / f"containerd-{v['CONTAINERD_VERSION']}",
+        "RUNC_DIR": c / f"runc-{v['RUNC_VERSION']}",
+        "CNI_DIR": c / f"cni-plugins-{v['CNI_PLUGINS_VERSION']}",
+        "COREDNS_DIR": c / f"coredns-{v['COREDNS_VERSION']}",
+        "LOCAL_PATH_DIR": c / f"local-path-provisioner-{v['LOCAL_PATH_PROVISIONER_VERSION']}",
+    }
+
+
+@functools.cache
+def kind_images_key() -> str:
+    """What the local kind images are made of: the pinned versions and build/kind/, hashed."""
+    digest = hashlib.sha256((REPO_ROOT / "versions.env").read_bytes())
+    folder = REPO_ROOT / "build" / "kind"
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:10]
+
+
+def kind_images() -> dict[str, str | Path]:
+    """The locally built node image and Debian base: their tags and the archives that hold
+    them (the folder exists once `make setup` built them)."""
+    v, key = versions(), kind_images_key()
+    folder = cache_dir() / f"kind-images-v{v['KUBERNETES_VERSION']}-{key}"
+    return {
+        "dir": folder,
+        "node_image": f"smartwatch/kind-node:v{v['KUBERNETES_VERSION']}-{key}",
+        "base_image": f"smartwatch/debian-base:{v['DEBIAN_SUITE']}-{key}",
+        "node_archive": folder / "node.tar",
+        "base_archive": folder / "debian-base.tar",
+    }
+
+
+def kind_build_env() -> str:
+    """Shell assignments for build/kind/images.sh (used by build/setup.sh)."""
+    images = kind_images()
+    pairs = {**{k: str(p) for k, p in tool_dirs().items()}, "KIND_IMAGES_DIR": str(images["dir"]),
+             "NODE_IMAGE": str(images["node_image"]), "BASE_IMAGE": str(images["base_image"])}
+    return "\n".join(f"{k}={shlex.quote(val)}" for k, val in pairs.items())
