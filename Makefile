@@ -19,7 +19,7 @@ demo: setup
 test: setup
 	$(PY) -m pytest tests
 	@.venv/bin/smartwatch stack leftovers --state-dir .stack/test >/dev/null \
-	  || { echo "processes of a test stack are still running:"; .venv/bin/smartwatch stack leftovers --state-dir .stack/test; exit 1; }
+	  || { echo "a test stack or cluster left these behind:"; .venv/bin/smartwatch stack leftovers --state-dir .stack/test; exit 1; }
 
 test-unit: setup
 	$(PY) -m pytest tests -m unit
@@ -33,4 +33,5 @@ lint: setup
 
 clean:
 	-.venv/bin/smartwatch stack down
+	-for d in .stack/*/; do .venv/bin/smartwatch cluster down --state-dir "$$d"; done
 	rm -rf .stack

@@ -62,6 +62,8 @@ def kind_cluster() -> Iterator[Cluster]:
         yield cluster
     finally:
         cluster.down(report=print)
+    left = cluster.leftovers()
+    assert left == [], f"the kind cluster left these behind: {left}"
 
 
 @pytest.fixture(scope="module")

@@ -70,6 +70,15 @@ def missing() -> str | None:
     return None
 
 
+def mounts_under(prefix: str) -> list[str]:
+    """Mount points whose path starts with `prefix` (a state folder and its siblings that
+    share its name as a prefix, as `stack leftovers` matches processes)."""
+    with contextlib.suppress(OSError):
+        return [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()
+                if line.split()[4].startswith(prefix)]
+    return []
+
+
 def free_subnet(taken: list[str]) -> str:
     """A /24 in 172.28.0.0/14 that overlaps none of `taken` (host routes and networks)."""
     used = [ipaddress.ip_network(t, strict=False) for t in taken]
@@ -346,6 +355,7 @@ class Cluster:
         """What of this cluster still exists: processes and mounts of its private engine, and
         on any engine that answers, its containers and its network; its bridge on the host."""
         found = self.private.leftovers()
+        found += [f"mount {m}" for m in mounts_under(str(self.state)) if f"mount {m}" not in found]
         for host in {self.private.host if self.private.running() else None, None}:
             if not answers(host, timeout=5):
                 continue

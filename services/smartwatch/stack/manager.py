@@ -140,11 +140,15 @@ class Stack:
                 "checkpoint": s.checkpoint_uri or f"file://{self.state / 'checkpoints' / 'landing'}"}
 
     def purge(self, report=lambda line: None) -> None:
-        """Stop everything and delete the state folder, with the Postgres folder placed
-        outside it when the checkout was out of the postgres user's reach."""
+        """Stop everything (the state folder's kind cluster and its engine too) and delete the
+        state folder, with the Postgres folder placed outside it when the checkout was out of
+        the postgres user's reach."""
         import shutil
 
+        from smartwatch.stack.cluster import Cluster
+
         self.down(report=report)
+        Cluster(self.state).down(report=report)
         moved = self.state / "postgres" / "server-dir"
         if moved.exists():
             shutil.rmtree(moved.read_text().strip(), ignore_errors=True)
