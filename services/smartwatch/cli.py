@@ -39,6 +39,18 @@ def _print_status(status: dict) -> None:
     print(f"state: {status['state_dir']}")
 
 
+def _report_leftovers(found: list[str]) -> int:
+    for line in found:
+        print(line)
+    return 1 if found else 0
+
+
+def _sigterm_as_interrupt() -> None:
+    def _interrupt(signum, frame):
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, _interrupt)
+
+
 def cmd_stack(args: argparse.Namespace) -> int:
     stack = Stack(get_settings(), args.state_dir)
     if args.action == "status":
@@ -58,15 +70,10 @@ def cmd_stack(args: argparse.Namespace) -> int:
     if args.action == "leftovers":
         from smartwatch.stack.cluster import Cluster
 
-        found = [f"{pid} {line}" for pid, line in stack.leftovers()] + Cluster(stack.state).leftovers()
-        for line in found:
-            print(line)
-        return 1 if found else 0
+        return _report_leftovers([f"{pid} {line}" for pid, line in stack.leftovers()]
+                                 + Cluster(stack.state).leftovers())
 
-    # up: SIGTERM is handled like Ctrl-C, so either stops what was started.
-    def _interrupt(signum, frame):
-        raise KeyboardInterrupt
-    signal.signal(signal.SIGTERM, _interrupt)
+    _sigterm_as_interrupt()  # so SIGTERM, like Ctrl-C, stops what up started
     try:
         stack.up(only=args.only, report=print)
         _print_status(stack.status())
@@ -102,15 +109,9 @@ def cmd_cluster(args: argparse.Namespace) -> int:
         cluster.down(report=print)
         return 0
     if args.action == "leftovers":
-        found = cluster.leftovers()
-        for line in found:
-            print(line)
-        return 1 if found else 0
+        return _report_leftovers(cluster.leftovers())
 
-    # up: SIGTERM is handled like Ctrl-C; an interrupted up removes what it made.
-    def _interrupt(signum, frame):
-        raise KeyboardInterrupt
-    signal.signal(signal.SIGTERM, _interrupt)
+    _sigterm_as_interrupt()  # an interrupted up removes what it made
     try:
         cluster.up(report=print)
     except KeyboardInterrupt:

@@ -34,6 +34,7 @@ from typing import Any
 
 from smartwatch import toolchain
 from smartwatch.stack.engine import PrivateEngine, answers, docker_env, host_lacks_sys_resource
+from smartwatch.stack.process import load_record, save_record
 
 NODE_IMAGE_SETTING = "SMARTWATCH_KIND_NODE_IMAGE"
 KIND_LABEL = "io.x-k8s.kind.cluster"
@@ -123,16 +124,10 @@ class Cluster:
 
     # -- records ---------------------------------------------------------------------------
     def _load(self) -> dict[str, Any]:
-        try:
-            return dict(json.loads(self.file.read_text()))
-        except (OSError, ValueError):
-            return {}
+        return load_record(self.file)
 
     def _save(self, record: dict[str, Any]) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(record, indent=2))
-        os.replace(tmp, self.file)
+        save_record(self.file, record)
 
     # -- the engine and the node image -------------------------------------------------------
     def docker_host(self, record: dict[str, Any] | None = None) -> str | None:

@@ -7,8 +7,6 @@ records what runs (pid, ports, addresses). Each start is recorded as soon as it 
 
 from __future__ import annotations
 
-import json
-import os
 import signal
 from pathlib import Path
 from typing import Any
@@ -18,7 +16,7 @@ from smartwatch.stack.api import Api
 from smartwatch.stack.kafka import Kafka
 from smartwatch.stack.kube import Etcd, KubeApiserver
 from smartwatch.stack.postgres import Postgres
-from smartwatch.stack.process import alive, leftovers, stop
+from smartwatch.stack.process import alive, leftovers, load_record, save_record, stop
 
 COMPONENTS = ("postgres", "kafka", "etcd", "kube-apiserver", "api")
 # Components another one needs, started first when it is asked for.
@@ -43,17 +41,10 @@ class Stack:
 
     # -- records ---------------------------------------------------------------------------
     def _load(self) -> dict[str, Any]:
-        try:
-            return dict(json.loads(self.file.read_text()))
-        except (OSError, ValueError):
-            return {}
+        return load_record(self.file)
 
     def _save(self, records: dict[str, Any]) -> None:
-        self.state.mkdir(parents=True, exist_ok=True)
-        tmp = self.file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(records, indent=2))
-        tmp.chmod(0o600)
-        os.replace(tmp, self.file)
+        save_record(self.file, records)
 
     def _running(self, record: dict[str, Any] | None) -> bool:
         return record is not None and alive(int(record.get("pid", 0)), str(self.state))

@@ -7,6 +7,7 @@ folder, a config file), so `leftovers()` can find any that survived, whoever sta
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import pwd
 import signal
@@ -15,6 +16,24 @@ import subprocess
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
+
+
+def load_record(path: Path) -> dict[str, Any]:
+    """A JSON record of what runs ({} when there is none or it is unreadable)."""
+    try:
+        return dict(json.loads(path.read_text()))
+    except (OSError, ValueError):
+        return {}
+
+
+def save_record(path: Path, record: dict[str, Any]) -> None:
+    """Write a record whole (readers never see half of one), readable by its owner only."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record, indent=2))
+    tmp.chmod(0o600)
+    os.replace(tmp, path)
 
 
 def free_port() -> int:
