@@ -6,7 +6,7 @@ PY := .venv/bin/python
 .PHONY: setup demo test test-unit bench lint clean help
 help:
 	@echo "make demo   install what is missing, run the local stack, print what it did"
-	@echo "make test   install what is missing, run every test tier this machine can run"
+	@echo "make test   install what is missing, lint (make lint), run every test tier this machine can run"
 	@echo "make bench  install what is missing, run the benchmarks in bench/ and print a table"
 	@echo "make setup  only install (cached; SMARTWATCH_CACHE overrides the cache folder)"
 
@@ -16,7 +16,7 @@ setup:
 demo: setup
 	@build/demo.sh
 
-test: setup
+test: setup lint
 	$(PY) -m pytest tests
 	@.venv/bin/smartwatch stack leftovers --state-dir .stack/test >/dev/null \
 	  || { echo "a test stack or cluster left these behind:"; .venv/bin/smartwatch stack leftovers --state-dir .stack/test; exit 1; }
@@ -27,6 +27,7 @@ test-unit: setup
 bench: setup
 	$(PY) bench/run.py
 
+# ruff over every Python folder, mypy over every package (pyproject.toml); part of make test.
 lint: setup
 	.venv/bin/ruff check services jobs operator tests bench
 	.venv/bin/mypy

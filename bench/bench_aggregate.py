@@ -16,10 +16,12 @@ import datetime as dt
 import os
 import time
 import uuid
+from pathlib import Path
 
 import duckdb
 import psycopg2
 
+from smartwatch import toolchain
 from smartwatch.settings import Settings
 from smartwatch.stack import Stack
 from smartwatch.toolchain import REPO_ROOT
@@ -87,81 +89,97 @@ def _duckdb_daily(lake, owners) -> tuple[float, int]:
     return time.perf_counter() - t0, n
 
 
+def _register(dsn: str) -> list[tuple[str, str, str]]:
+    """The benchmark's owners (device, user, zone), registered."""
+    from smartwatch.registry import Registry
+
+    owners = [(f"dev{i}", f"user{i}", ZONES[i % len(ZONES)]) for i in range(DEVICES)]
+    registry = Registry(dsn, max_connections=1)
+    registry.import_profiles([{"user_id": u, "device_id": d, "time_zone": z}
+                              for d, u, z in owners])
+    registry.close()
+    return owners
+
+
+def _window_rows(spark, lake: Path, dsn: str, owners) -> list[dict[str, object]]:
+    """One window of all days: DuckDB against the job, then warm reruns by load."""
+    from smartwatch.periods import align
+    from smartwatch_jobs import aggregate as agg
+
+    duck_s, duck_rows = _duckdb_daily(lake, owners)
+    window = align("daily", START - dt.timedelta(days=1), START + dt.timedelta(days=DAYS))
+    t0 = time.perf_counter()
+    result = agg.run_window(spark, f"file://{lake}", dsn, window)
+    spark_s = time.perf_counter() - t0
+    loads = {}
+    for load in ("copy", "jdbc"):  # warm, one after the other: the bulk load compared
+        t0 = time.perf_counter()
+        agg.run_window(spark, f"file://{lake}", dsn, window, load=load)
+        loads[load] = time.perf_counter() - t0
+    return [
+        {"case": f"DuckDB, daily figures of {EVENTS:,} events and {EVENTS // DUPLICATE_EVERY:,}"
+                 f" resent copies ({duck_rows:,} rows)",
+         "value": round(duck_s, 1), "unit": "s"},
+        {"case": f"Spark job, the same into Postgres ({result.rows:,} rows, COPY)",
+         "value": round(spark_s, 1), "unit": "s"},
+        {"case": "Spark job / DuckDB", "value": round(spark_s / duck_s, 1), "unit": "x",
+         "target": "<= 5"},
+        {"case": "the same window again (warm), loaded with COPY",
+         "value": round(loads["copy"], 1), "unit": "s"},
+        {"case": "the same window again (warm), loaded with JDBC batched inserts",
+         "value": round(loads["jdbc"], 1), "unit": "s"},
+    ]
+
+
+def _dirty_rows(spark, lake: Path, dsn: str) -> list[dict[str, object]]:
+    """History clean, one new day arrives: --dirty against recomputing everything."""
+    from smartwatch.periods import align
+    from smartwatch_jobs import aggregate as agg
+
+    agg.run_dirty(spark, f"file://{lake}", dsn, "daily")
+    new_day = START + dt.timedelta(days=DAYS)
+    per_day = EVENTS // DAYS
+    _write_lake(lake, per_day, new_day, 1, EVENTS)
+    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+        cur.execute("INSERT INTO dirty_dates (event_date, rows) VALUES (%s, %s)",
+                    (new_day, per_day))
+    t0 = time.perf_counter()
+    dirty = agg.run_dirty(spark, f"file://{lake}", dsn, "daily")
+    dirty_s = time.perf_counter() - t0
+    full_window = align("daily", START - dt.timedelta(days=1), new_day + dt.timedelta(days=1))
+    t0 = time.perf_counter()
+    agg.run_window(spark, f"file://{lake}", dsn, full_window)
+    full_s = time.perf_counter() - t0
+    return [
+        {"case": f"--dirty after 1 new day ({len(dirty)} window(s))",
+         "value": round(dirty_s, 1), "unit": "s"},
+        {"case": f"recompute all {DAYS + 1} days", "value": round(full_s, 1), "unit": "s"},
+        {"case": "recompute all / --dirty", "value": round(full_s / dirty_s, 1), "unit": "x",
+         "target": ">= 10"},
+    ]
+
+
 def run() -> list[dict[str, object]]:
     from smartwatch.db import migrate
-    from smartwatch.registry import Registry
-    from smartwatch_jobs import aggregate as agg
     from smartwatch_jobs.spark import quiet, session
 
     state = REPO_ROOT / ".stack" / f"bench-agg-{uuid.uuid4().hex[:8]}"
-    settings = Settings(state_dir=state, kafka_bootstrap=None, postgres_dsn=None, kubeconfig=None)
-    stack = Stack(settings)
-    rows: list[dict[str, object]] = []
+    settings = Settings(kafka_bootstrap=None, postgres_dsn=None, kubeconfig=None,
+                        **toolchain.spark_settings())
+    stack = Stack(settings, state)
     spark = None
     try:
         stack.up(only=("postgres",))
         dsn = stack.status()["postgres_dsn"]
         migrate(dsn)
-        owners = [(f"dev{i}", f"user{i}", ZONES[i % len(ZONES)]) for i in range(DEVICES)]
-        registry = Registry(dsn, max_connections=1)
-        registry.import_profiles([{"user_id": u, "device_id": d, "time_zone": z}
-                                  for d, u, z in owners])
-        registry.close()
+        owners = _register(dsn)
         lake = state / "lake"
         lake.mkdir(parents=True)
         _write_lake(lake, EVENTS, START, DAYS, 0)
-
-        duck_s, duck_rows = _duckdb_daily(lake, owners)
         spark = quiet(session("bench-aggregate", settings.model_copy(
             update={"spark_master": "local[*]"}), 8))
-        window = agg.align("daily", START - dt.timedelta(days=1), START + dt.timedelta(days=DAYS))
-        t0 = time.perf_counter()
-        result = agg.run_window(spark, f"file://{lake}", dsn, window)
-        spark_s = time.perf_counter() - t0
-        loads = {}
-        for load in ("copy", "jdbc"):  # warm, one after the other: the bulk load compared
-            t0 = time.perf_counter()
-            agg.run_window(spark, f"file://{lake}", dsn, window, load=load)
-            loads[load] = time.perf_counter() - t0
-        rows += [
-            {"case": f"DuckDB, daily figures of {EVENTS:,} events and {EVENTS // DUPLICATE_EVERY:,}"
-                     f" resent copies ({duck_rows:,} rows)",
-             "value": round(duck_s, 1), "unit": "s"},
-            {"case": f"Spark job, the same into Postgres ({result.rows:,} rows, COPY)",
-             "value": round(spark_s, 1), "unit": "s"},
-            {"case": "Spark job / DuckDB", "value": round(spark_s / duck_s, 1), "unit": "x",
-             "target": "<= 5"},
-            {"case": "the same window again (warm), loaded with COPY",
-             "value": round(loads["copy"], 1), "unit": "s"},
-            {"case": "the same window again (warm), loaded with JDBC batched inserts",
-             "value": round(loads["jdbc"], 1), "unit": "s"},
-        ]
-
-        # History is clean now; one new day arrives.
-        for g in ("daily",):
-            agg.run_dirty(spark, f"file://{lake}", dsn, g)
-        new_day = START + dt.timedelta(days=DAYS)
-        per_day = EVENTS // DAYS
-        _write_lake(lake, per_day, new_day, 1, EVENTS)
-        with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
-            cur.execute("INSERT INTO dirty_dates (event_date, rows) VALUES (%s, %s)",
-                        (new_day, per_day))
-        t0 = time.perf_counter()
-        dirty = agg.run_dirty(spark, f"file://{lake}", dsn, "daily")
-        dirty_s = time.perf_counter() - t0
-        full_window = agg.align("daily", START - dt.timedelta(days=1), new_day + dt.timedelta(days=1))
-        t0 = time.perf_counter()
-        agg.run_window(spark, f"file://{lake}", dsn, full_window)
-        full_s = time.perf_counter() - t0
-        rows += [
-            {"case": f"--dirty after 1 new day ({len(dirty)} window(s))",
-             "value": round(dirty_s, 1), "unit": "s"},
-            {"case": f"recompute all {DAYS + 1} days", "value": round(full_s, 1), "unit": "s"},
-            {"case": "recompute all / --dirty", "value": round(full_s / dirty_s, 1), "unit": "x",
-             "target": ">= 10"},
-        ]
+        return _window_rows(spark, lake, dsn, owners) + _dirty_rows(spark, lake, dsn)
     finally:
         if spark is not None:
             spark.stop()
         stack.purge()
-    return rows

@@ -88,13 +88,85 @@ async def _bare_rate(bootstrap: str, topic: str, records: list[tuple[bytes, byte
         await producer.stop()
 
 
+def _tokens(url: str, admin: str, devices: list[str]) -> dict[str, str]:
+    """Register the devices' owners and take a token for each device."""
+    with httpx.Client(base_url=url, headers={"authorization": f"Bearer {admin}"},
+                      timeout=60) as client:
+        client.post("/v1/admin/users/import", json=[
+            {"user_id": f"u-{d}", "device_id": d, "time_zone": "Europe/Berlin"}
+            for d in devices]).raise_for_status()
+        return {d: client.post(f"/v1/admin/devices/{d}/token").json()["token"] for d in devices}
+
+
+def _write_requests(work: Path, tokens: dict[str, str]) -> list[tuple[bytes, bytes]]:
+    """wrk's request lists (batches, single events, the prototype's) in `work`; the same
+    events as canonical Kafka records, for the bare producer."""
+    batch_list, single_list, proto_list = [], [], []
+    records: list[tuple[bytes, bytes]] = []
+    now = dt.datetime.now(dt.UTC)
+    for d, token in tokens.items():
+        for b in range(BATCHES_PER_DEVICE):
+            events = _events(d, BATCH, b * BATCH)
+            path = work / f"{d}-{b}.ndjson"
+            path.write_text("".join(json.dumps(e) + "\n" for e in events))
+            batch_list.append(f"application/x-ndjson {token} {path}")
+            for e in events:
+                c = to_canonical(e, lambda _: "Europe/Berlin", received_at=now,
+                                 max_past=dt.timedelta(days=3650),
+                                 max_future=dt.timedelta(days=1))
+                records.append((d.encode(), c.to_json()))
+        single = work / f"{d}-single.json"
+        single.write_text(json.dumps(_events(d, 1, 0)[0]))
+        single_list.append(f"application/json {token} {single}")
+        proto_list.append(f"application/json - {single}")
+    for name, lines in (("batches", batch_list), ("single", single_list), ("proto", proto_list)):
+        (work / f"{name}.list").write_text("\n".join(lines) + "\n")
+    return records
+
+
+def _api_rows(workers: int, url: str, work: Path, bare: float,
+              bare_batches: float) -> list[dict[str, object]]:
+    batch = _wrk(f"{url}/v1/events", work / "batches.list", 8)
+    batch_eps = batch["rps"] * BATCH
+    single = _wrk(f"{url}/stream", work / "single.list", 32)
+    return [
+        {"case": f"API ({workers} worker{'s' if workers > 1 else ''}) /v1/events, NDJSON "
+                 f"batches of {BATCH} (p99 {batch['p99_ms']:.0f} ms, {batch['non2xx']} non-2xx)",
+         "value": round(batch_eps), "unit": "events/s", "target": ">= 50000"},
+        {"case": f"API ({workers}) batches / bare producer, send()",
+         "value": round(100 * batch_eps / bare, 1), "unit": "%", "target": ">= 60"},
+        {"case": f"API ({workers}) batches / bare producer, batch API",
+         "value": round(100 * batch_eps / bare_batches, 1), "unit": "%", "target": ">= 60"},
+        {"case": f"API ({workers}) /stream, one event a request (p99 "
+                 f"{single['p99_ms']:.0f} ms, {single['non2xx']} non-2xx)",
+         "value": round(single["rps"]), "unit": "events/s", "target": ">= 3000"},
+    ]
+
+
+def _prototype_row(bootstrap: str, topic: str, state: Path, work: Path,
+                   started: list[subprocess.Popen]) -> dict[str, object]:
+    """The prototype's server on the same broker, one event a request (its process goes into
+    `started`, for the caller to stop)."""
+    port = free_port()
+    log = work / "prototype.log"
+    with open(log, "w") as out:
+        proto = subprocess.Popen([sys.executable, str(HERE / "ingest" / "prototype_server.py"),
+                                  bootstrap, topic, str(port), str(state)], stdout=out, stderr=out)
+    started.append(proto)
+    wait_until(lambda: port_open("127.0.0.1", port), 30, "prototype server", proto, log)
+    baseline = _wrk(f"http://127.0.0.1:{port}/stream", work / "proto.list", 32)
+    return {"case": f"prototype server, one event a request (p99 "
+                    f"{baseline['p99_ms']:.0f} ms, {baseline['non2xx']} non-2xx)",
+            "value": round(baseline["rps"]), "unit": "events/s", "target": "baseline"}
+
+
 def run() -> list[dict[str, object]]:
     if not shutil.which("wrk"):
         raise RuntimeError("wrk is missing: run make setup")
     state = REPO_ROOT / ".stack" / f"bench-ingest-{uuid.uuid4().hex[:8]}"
-    settings = Settings(state_dir=state, kafka_bootstrap=None, postgres_dsn=None, kubeconfig=None)
-    stack = Stack(settings)
-    proto = None
+    settings = Settings(kafka_bootstrap=None, postgres_dsn=None, kubeconfig=None)
+    stack = Stack(settings, state)
+    started: list[subprocess.Popen] = []
     rows: list[dict[str, object]] = []
     try:
         stack.up(only=("api",))
@@ -103,36 +175,8 @@ def run() -> list[dict[str, object]]:
         admin = Path(status["api_admin_token_file"]).read_text().strip()
         work = state / "bench"
         work.mkdir()
-        devices = [f"bench-{i:03d}" for i in range(DEVICES)]
-        with httpx.Client(base_url=url, headers={"authorization": f"Bearer {admin}"},
-                          timeout=60) as client:
-            client.post("/v1/admin/users/import", json=[
-                {"user_id": f"u-{d}", "device_id": d, "time_zone": "Europe/Berlin"}
-                for d in devices]).raise_for_status()
-            tokens = {d: client.post(f"/v1/admin/devices/{d}/token").json()["token"]
-                      for d in devices}
-        batch_list, single_list, proto_list = [], [], []
-        records: list[tuple[bytes, bytes]] = []
-        now = dt.datetime.now(dt.UTC)
-        for d in devices:
-            for b in range(BATCHES_PER_DEVICE):
-                events = _events(d, BATCH, b * BATCH)
-                path = work / f"{d}-{b}.ndjson"
-                path.write_text("".join(json.dumps(e) + "\n" for e in events))
-                batch_list.append(f"application/x-ndjson {tokens[d]} {path}")
-                for e in events:
-                    c = to_canonical(e, lambda _: "Europe/Berlin", received_at=now,
-                                     max_past=dt.timedelta(days=3650),
-                                     max_future=dt.timedelta(days=1))
-                    records.append((d.encode(), c.to_json()))
-            single = work / f"{d}-single.json"
-            single.write_text(json.dumps(_events(d, 1, 0)[0]))
-            single_list.append(f"application/json {tokens[d]} {single}")
-            proto_list.append(f"application/json - {single}")
-        for name, lines in (("batches", batch_list), ("single", single_list),
-                            ("proto", proto_list)):
-            (work / f"{name}.list").write_text("\n".join(lines) + "\n")
-
+        tokens = _tokens(url, admin, [f"bench-{i:03d}" for i in range(DEVICES)])
+        records = _write_requests(work, tokens)
         bare = asyncio.run(_bare_rate(bootstrap, settings.events_topic, records, False))
         bare_batches = asyncio.run(_bare_rate(bootstrap, settings.events_topic, records, True))
         rows += [{"case": "bare aiokafka producer, same events, acks=all, send() a record",
@@ -145,38 +189,10 @@ def run() -> list[dict[str, object]]:
                 stack.settings = settings.model_copy(update={"api_workers": workers})
                 stack.up(only=("api",))
                 url = stack.status()["api_url"]
-            batch = _wrk(f"{url}/v1/events", work / "batches.list", 8)
-            batch_eps = batch["rps"] * BATCH
-            single = _wrk(f"{url}/stream", work / "single.list", 32)
-            rows += [
-                {"case": f"API ({workers} worker{'s' if workers > 1 else ''}) /v1/events, NDJSON "
-                         f"batches of {BATCH} (p99 {batch['p99_ms']:.0f} ms, "
-                         f"{batch['non2xx']} non-2xx)",
-                 "value": round(batch_eps), "unit": "events/s", "target": ">= 50000"},
-                {"case": f"API ({workers}) batches / bare producer, send()",
-                 "value": round(100 * batch_eps / bare, 1), "unit": "%", "target": ">= 60"},
-                {"case": f"API ({workers}) batches / bare producer, batch API",
-                 "value": round(100 * batch_eps / bare_batches, 1), "unit": "%",
-                 "target": ">= 60"},
-                {"case": f"API ({workers}) /stream, one event a request (p99 "
-                         f"{single['p99_ms']:.0f} ms, {single['non2xx']} non-2xx)",
-                 "value": round(single["rps"]), "unit": "events/s", "target": ">= 3000"},
-            ]
-
-        port = free_port()
-        log = work / "prototype.log"
-        with open(log, "w") as out:
-            proto = subprocess.Popen([sys.executable, str(HERE / "ingest" / "prototype_server.py"),
-                                      bootstrap, settings.events_topic, str(port), str(state)],
-                                     stdout=out, stderr=out)
-        wait_until(lambda: port_open("127.0.0.1", port), 30, "prototype server", proto, log)
-        baseline = _wrk(f"http://127.0.0.1:{port}/stream", work / "proto.list", 32)
-
-        rows.append({"case": f"prototype server, one event a request (p99 "
-                             f"{baseline['p99_ms']:.0f} ms, {baseline['non2xx']} non-2xx)",
-                     "value": round(baseline["rps"]), "unit": "events/s", "target": "baseline"})
+            rows += _api_rows(workers, url, work, bare, bare_batches)
+        rows.append(_prototype_row(bootstrap, settings.events_topic, state, work, started))
     finally:
-        if proto is not None:
+        for proto in started:
             stop(proto.pid, None)
         stack.purge()
     return rows

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import duckdb
 
+from smartwatch import toolchain
 from smartwatch.settings import Settings
 from smartwatch.stack import Stack
 from smartwatch.toolchain import REPO_ROOT
@@ -102,8 +103,9 @@ def _watch_lake(lake: Path, stop: threading.Event, latencies: list[float]) -> No
 
 def run(parts: tuple[str, ...] = ("backlog", "steady")) -> list[dict[str, object]]:
     state = REPO_ROOT / ".stack" / f"bench-landing-{uuid.uuid4().hex[:8]}"
-    settings = Settings(state_dir=state, kafka_bootstrap=None, postgres_dsn=None, kubeconfig=None)
-    stack = Stack(settings)
+    settings = Settings(kafka_bootstrap=None, postgres_dsn=None, kubeconfig=None,
+                        **toolchain.spark_settings())
+    stack = Stack(settings, state)
     rows: list[dict[str, object]] = []
     try:
         stack.up(only=("postgres", "kafka"))

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from smartwatch.settings import Settings
 from smartwatch.stack import Stack
-from smartwatch.stack.kube import apply_crds, third_party_crd_candidates, third_party_crds
+from smartwatch.stack.crds import apply_crds, third_party_crd_candidates, third_party_crds
 from smartwatch.stack.process import stop
 from smartwatch.toolchain import REPO_ROOT
 
@@ -62,6 +62,73 @@ def _schedule(i: int, due: dt.datetime) -> dict:
                      "postgres": {"secretName": "pg"}}}
 
 
+def _create_schedules(custom, due: dt.datetime) -> tuple[float, float]:
+    """Create the schedules; (seconds to create them, seconds until all have a status)."""
+    t0 = time.perf_counter()
+    for i in range(SCHEDULES):
+        custom.create_namespaced_custom_object(GROUP, VERSION, NS, PLURAL, _schedule(i, due))
+    created_in = time.perf_counter() - t0
+
+    def seen() -> int:
+        items = custom.list_namespaced_custom_object(GROUP, VERSION, NS, PLURAL)["items"]
+        return sum(1 for s in items if (s.get("status") or {}).get("nextRunTime"))
+
+    while seen() < SCHEDULES and dt.datetime.now(dt.UTC) < due:
+        time.sleep(1)
+    return created_in, time.perf_counter() - t0
+
+
+def _idle_cpu(pid: int, due: dt.datetime) -> float | None:
+    """The operator's CPU share until shortly before the due instant (every schedule looked
+    at each tick, nothing due); None when too little time is left to measure."""
+    idle_wait = (due - dt.datetime.now(dt.UTC)).total_seconds() - 5
+    if idle_wait <= 10:
+        return None
+    c0, w0 = _cpu_seconds(pid), time.perf_counter()
+    time.sleep(idle_wait)
+    return (_cpu_seconds(pid) - c0) / (time.perf_counter() - w0)
+
+
+def _runs_after(custom, due: dt.datetime) -> list[dict]:
+    """The SparkApplications made for the due windows, waiting up to 60 s past due."""
+    deadline = due + dt.timedelta(seconds=60)
+    apps: list[dict] = []
+    while dt.datetime.now(dt.UTC) < deadline:
+        apps = custom.list_namespaced_custom_object(
+            "sparkoperator.k8s.io", "v1beta2", NS, "sparkapplications")["items"]
+        if len(apps) >= SCHEDULES:
+            break
+        time.sleep(1)
+    return apps
+
+
+def _rows(created_in: float, all_seen_in: float, cpu_idle: float | None, apps: list[dict],
+          due: dt.datetime, peak_kib: float) -> list[dict[str, object]]:
+    late = sorted((dt.datetime.fromisoformat(a["metadata"]["creationTimestamp"]
+                                             .replace("Z", "+00:00")) - due).total_seconds()
+                  for a in apps)
+    fires = {a["metadata"]["annotations"].get("smartwatch.dev/fire-time") for a in apps}
+    return [
+        {"case": f"schedules created through the API ({SCHEDULES})",
+         "value": round(created_in, 1), "unit": "s"},
+        {"case": "all schedules have a status, from the first create",
+         "value": round(all_seen_in, 1), "unit": "s"},
+        {"case": f"operator CPU while idle ({SCHEDULES} schedules, tick {TICK:g} s)",
+         "value": round(100 * cpu_idle, 1) if cpu_idle is not None else "n/a",
+         "unit": "% of a core"},
+        {"case": "due windows with a SparkApplication within 60 s",
+         "value": len(apps), "unit": f"of {SCHEDULES}", "target": f"{SCHEDULES}"},
+        {"case": "fire-time annotations equal the due instant",
+         "value": str(fires == {due.strftime("%Y-%m-%dT%H:%M:%SZ")}), "unit": ""},
+        {"case": "creation after due time, p50 (creationTimestamp has 1 s resolution)",
+         "value": statistics.median(late) if late else "n/a", "unit": "s"},
+        {"case": "creation after due time, max", "value": max(late) if late else "n/a",
+         "unit": "s", "target": "<= 10"},
+        {"case": "operator peak RSS", "value": round(peak_kib / 1024, 1), "unit": "MiB",
+         "target": "< 200 MB"},
+    ]
+
+
 def run() -> list[dict[str, object]]:
     crds = third_party_crds("spark-operator-2.5.2")
     if crds is None:
@@ -70,10 +137,8 @@ def run() -> list[dict[str, object]]:
     from kubernetes import client, config
 
     state = REPO_ROOT / ".stack" / f"bench-operator-{uuid.uuid4().hex[:8]}"
-    stack = Stack(Settings(state_dir=state, kafka_bootstrap=None, postgres_dsn=None,
-                           kubeconfig=None))
+    stack = Stack(Settings(kafka_bootstrap=None, postgres_dsn=None, kubeconfig=None), state)
     operator = None
-    rows: list[dict[str, object]] = []
     try:
         stack.up(only=("kube-apiserver",))
         kubeconfig = Path(stack.status()["kubeconfig"])
@@ -82,7 +147,6 @@ def run() -> list[dict[str, object]]:
                          *sorted(crds.glob("*.yaml"))])
         client.CoreV1Api(api).create_namespace({"metadata": {"name": NS}})
         custom = client.CustomObjectsApi(api)
-
         with open(state / "operator.log", "w") as log:
             operator = subprocess.Popen(
                 [str(REPO_ROOT / ".venv" / "bin" / "smartwatch"), "operator", "--kubeconfig",
@@ -90,67 +154,18 @@ def run() -> list[dict[str, object]]:
                  "--metrics-port", "0"], stdout=log, stderr=subprocess.STDOUT)
         sampler = RssSampler(operator.pid)
         sampler.start()
-
         # The due instant: a whole minute far enough ahead for all schedules to be created.
         now = dt.datetime.now(dt.UTC)
         due = (now + dt.timedelta(seconds=60 + SCHEDULES * 0.02)).replace(second=0, microsecond=0) \
             + dt.timedelta(minutes=1)
-        t0 = time.perf_counter()
-        for i in range(SCHEDULES):
-            custom.create_namespaced_custom_object(GROUP, VERSION, NS, PLURAL, _schedule(i, due))
-        created_in = time.perf_counter() - t0
-
-        def seen() -> int:
-            items = custom.list_namespaced_custom_object(GROUP, VERSION, NS, PLURAL)["items"]
-            return sum(1 for s in items if (s.get("status") or {}).get("nextRunTime"))
-
-        while seen() < SCHEDULES and dt.datetime.now(dt.UTC) < due:
-            time.sleep(1)
-        all_seen_in = time.perf_counter() - t0
-        # Idle: every schedule looked at each tick, nothing due.
-        idle_wait = (due - dt.datetime.now(dt.UTC)).total_seconds() - 5
-        cpu_idle = None
-        if idle_wait > 10:
-            c0, w0 = _cpu_seconds(operator.pid), time.perf_counter()
-            time.sleep(idle_wait)
-            cpu_idle = (_cpu_seconds(operator.pid) - c0) / (time.perf_counter() - w0)
-
-        deadline = due + dt.timedelta(seconds=60)
-        apps: list[dict] = []
-        while dt.datetime.now(dt.UTC) < deadline:
-            apps = custom.list_namespaced_custom_object(
-                "sparkoperator.k8s.io", "v1beta2", NS, "sparkapplications")["items"]
-            if len(apps) >= SCHEDULES:
-                break
-            time.sleep(1)
-        late = sorted((dt.datetime.fromisoformat(a["metadata"]["creationTimestamp"]
-                                                 .replace("Z", "+00:00")) - due).total_seconds()
-                      for a in apps)
-        fires = {a["metadata"]["annotations"].get("smartwatch.dev/fire-time") for a in apps}
+        created_in, all_seen_in = _create_schedules(custom, due)
+        cpu_idle = _idle_cpu(operator.pid, due)
+        apps = _runs_after(custom, due)
         time.sleep(2)
         sampler.done.set()
-        rows += [
-            {"case": f"schedules created through the API ({SCHEDULES})",
-             "value": round(created_in, 1), "unit": "s"},
-            {"case": "all schedules have a status, from the first create",
-             "value": round(all_seen_in, 1), "unit": "s"},
-            {"case": f"operator CPU while idle ({SCHEDULES} schedules, tick {TICK:g} s)",
-             "value": round(100 * cpu_idle, 1) if cpu_idle is not None else "n/a",
-             "unit": "% of a core"},
-            {"case": "due windows with a SparkApplication within 60 s",
-             "value": len(apps), "unit": f"of {SCHEDULES}", "target": f"{SCHEDULES}"},
-            {"case": "fire-time annotations equal the due instant",
-             "value": str(fires == {due.strftime("%Y-%m-%dT%H:%M:%SZ")}), "unit": ""},
-            {"case": "creation after due time, p50 (creationTimestamp has 1 s resolution)",
-             "value": statistics.median(late) if late else "n/a", "unit": "s"},
-            {"case": "creation after due time, max", "value": max(late) if late else "n/a",
-             "unit": "s", "target": "<= 10"},
-            {"case": "operator peak RSS", "value": round(sampler.peak / 1024, 1), "unit": "MiB",
-             "target": "< 200 MB"},
-        ]
+        return _rows(created_in, all_seen_in, cpu_idle, apps, due, sampler.peak)
     finally:
         if operator is not None:
             stop(operator.pid, None)
             operator.wait()
         stack.purge()
-    return rows

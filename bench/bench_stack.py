@@ -13,8 +13,7 @@ from smartwatch.toolchain import REPO_ROOT
 
 def run() -> list[dict[str, object]]:
     state = REPO_ROOT / ".stack" / f"bench-{uuid.uuid4().hex[:8]}"
-    stack = Stack(Settings(state_dir=state, kafka_bootstrap=None, postgres_dsn=None,
-                           kubeconfig=None))
+    stack = Stack(Settings(kafka_bootstrap=None, postgres_dsn=None, kubeconfig=None), state)
     rows: list[dict[str, object]] = []
     try:
         for run_name in ("first start (init)", "restart (state kept)"):

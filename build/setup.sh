@@ -124,6 +124,8 @@ step spark-jars "test -f '$spark_dir/.complete'" spark_jars
 # jobs/smartwatch_jobs/aot.py), keyed by Spark version and Java build ---------------------------
 aot_file=$("$venv/bin/python" -c 'from smartwatch import toolchain as t; print(t.spark_aot_cache(t.spark_java_home()) or "")')
 if [ -n "$aot_file" ]; then
+  # The training run gets its Java and jars as settings, as the local CLI hands them to jobs.
+  set -a; eval "$("$venv/bin/python" -c 'from smartwatch import toolchain as t; print(t.spark_settings_env())')"; set +a
   step spark-aot "test -f '$aot_file'" "'$venv/bin/python' -m smartwatch_jobs.aot '$aot_file'"
 else
   printf 'setup: %-16s skipped (no Java 25 or newer for Spark)\n' spark-aot

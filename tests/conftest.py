@@ -88,8 +88,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
 def stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
     state = toolchain.REPO_ROOT / ".stack" / f"test-{os.getpid()}"
     # The tests' own stack: never an external Kafka, Postgres or cluster from the environment.
-    settings = Settings(state_dir=state, kafka_bootstrap=None, postgres_dsn=None, kubeconfig=None)
-    st = Stack(settings)
+    settings = Settings(kafka_bootstrap=None, postgres_dsn=None, kubeconfig=None)
+    st = Stack(settings, state)
     try:
         yield st
     finally:
@@ -124,7 +124,8 @@ def spark():
     UTC session time zone)."""
     from smartwatch_jobs.spark import quiet, session
 
-    spark_session = quiet(session("smartwatch-tests", Settings(spark_master="local[2]"), 4))
+    spark_session = quiet(session("smartwatch-tests",
+                                  Settings(spark_master="local[2]", **toolchain.spark_settings()), 4))
     try:
         yield spark_session
     finally:

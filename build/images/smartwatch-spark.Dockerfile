@@ -91,26 +91,16 @@ RUN uv python install "${PYTHON_VERSION}" \
 COPY services services
 COPY jobs jobs
 COPY operator operator
-ENV SMARTWATCH_CACHE=/opt/smartwatch/cache
-# A safety net for smartwatch_jobs.spark: where it does not see spark-submit it hands the session
-# the jar list of the set-up cache (smartwatch.toolchain), as for local runs. Here that list must
-# be empty, not an error (the jars are on Spark's classpath already): the toolchain finds
-# versions.env where it looks (beside the installed package) and an empty jar folder for those
-# versions in SMARTWATCH_CACHE.
 RUN uv sync --frozen --no-dev --no-editable --python "${PYTHON_VERSION}" \
       --no-install-package pyspark --no-install-package py4j \
  && mkdir -p /opt/smartwatch/jobs \
  && cp -r jobs/smartwatch_jobs /opt/smartwatch/jobs/ \
  && find /opt/smartwatch/jobs -name __pycache__ -prune -exec rm -rf {} + \
- && cp versions.env "$(/opt/smartwatch/venv/bin/python -c 'from smartwatch.toolchain import REPO_ROOT; print(REPO_ROOT)')/" \
- && mkdir -p "$(/opt/smartwatch/venv/bin/python -c 'from smartwatch import toolchain as t; v = t.versions(); print(t.cache_dir() / ("spark-jars-" + v["SPARK_VERSION"] + "-pg" + v["POSTGRES_JDBC_VERSION"]) / "libs")')" \
- && /opt/smartwatch/venv/bin/python -c 'from smartwatch import toolchain; assert toolchain.spark_jars() == []' \
  && cd / && rm -rf /tmp/src /usr/local/bin/uv
 WORKDIR /opt/spark/work-dir
 
 ENV PYSPARK_PYTHON=/opt/smartwatch/venv/bin/python \
     PYSPARK_DRIVER_PYTHON=/opt/smartwatch/venv/bin/python \
-    SMARTWATCH_STATE_DIR=/tmp/smartwatch \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1
 

@@ -38,7 +38,6 @@ COPY --from=build /opt/smartwatch/venv /opt/smartwatch/venv
 ENV PATH=/opt/smartwatch/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
-    SMARTWATCH_STATE_DIR=/tmp/smartwatch \
     SMARTWATCH_API_HOST=0.0.0.0
 # The command imports every entrypoint's module tree: fail the build, not the pod.
 RUN smartwatch --help >/dev/null \

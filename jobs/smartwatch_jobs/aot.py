@@ -53,6 +53,7 @@ def _write_lake(spark: SparkSession, lake: str) -> None:
 
 
 def train(spark: SparkSession, folder: str) -> None:
+    from smartwatch.periods import align
     from smartwatch_jobs import aggregate as agg
 
     lake = f"file://{folder}/lake"
@@ -60,7 +61,7 @@ def train(spark: SparkSession, folder: str) -> None:
     owners = agg.make_owners(spark, [(f"dev{d}", f"user{d}", ZONES[d % len(ZONES)])
                                      for d in range(DEVICES)])
     for granularity in ("daily", "weekly"):
-        window = agg.align(granularity, START, START + dt.timedelta(days=DAYS - 1))
+        window = align(granularity, START, START + dt.timedelta(days=DAYS - 1))
         first, last = window.utc_dates
         events = agg.read_events(spark, lake, first, last)
         assert events is not None
@@ -78,7 +79,7 @@ def main(argv: list[str]) -> int:
     partial = out.with_name(f"{out.name}.{os.getpid()}.partial")
     settings = Settings(spark_master="local[*]")
     spark = session("smartwatch-aot-training", settings, 8, aot_output=partial)
-    jvm_process = spark.sparkContext._gateway.proc  # type: ignore[attr-defined]
+    jvm_process = spark.sparkContext._gateway.proc  # type: ignore[union-attr]
     trained = False
     with tempfile.TemporaryDirectory(prefix="smartwatch-aot-") as folder:
         try:

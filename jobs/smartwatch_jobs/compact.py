@@ -64,7 +64,7 @@ def compactable(name: str, committed: int) -> bool:
     if name.startswith("compact-") and name.endswith(".parquet"):
         return True
     m = BATCH_FILE.match(name)
-    return bool(m) and int(m.group(1)) <= committed
+    return m is not None and int(m.group(1)) <= committed
 
 
 def compact(spark: SparkSession, lake_uri: str, checkpoint_uri: str, start: dt.date,

@@ -136,7 +136,9 @@ class Publisher:
             out.close()
         stream = fs.open(path)
         try:
-            io_utils = self.spark.sparkContext._jvm.org.apache.commons.io.IOUtils
+            jvm = self.spark.sparkContext._jvm
+            assert jvm is not None  # a running context has its gateway
+            io_utils = jvm.org.apache.commons.io.IOUtils
             return str(io_utils.toString(stream, "UTF-8")).strip()
         finally:
             stream.close()
@@ -182,7 +184,7 @@ def build_stream(spark: SparkSession, cfg: LandingConfig) -> DataFrame:
 
 def batch_writer(spark: SparkSession, cfg: LandingConfig, landing_id: str):
     publisher = Publisher(spark, landing_id)
-    local = spark.sparkContext.master.startswith("local")
+    local = str(spark.sparkContext.master).startswith("local")
 
     def write(df: DataFrame, batch_id: int) -> None:
         with kept(df, local) as rows:

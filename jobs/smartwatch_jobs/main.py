@@ -71,38 +71,20 @@ def aggregate(settings: Settings, granularity: str, start, end, dirty: bool,
     """`smartwatch aggregate`: one window, or the dirty windows. An invalid window or run name
     exits 2 with one line before Spark starts; Postgres unreachable exits 1 and writes nothing;
     a run name whose run already succeeded exits 1 and writes nothing (docs/aggregation.md)."""
-    import psycopg2
-
-    from smartwatch.registry import connect_check
+    from smartwatch import periods
     from smartwatch_jobs import aggregate as agg
 
     try:
-        window = None if dirty else agg.align(granularity, start, end)
+        window = None if dirty else periods.align(granularity, start, end)
         if run_name is not None:
             agg.check_run_name(run_name)
-    except (agg.WindowError, agg.RunNameError) as exc:
+    except (periods.WindowError, agg.RunNameError) as exc:
         print(f"smartwatch aggregate: {exc}", file=sys.stderr)
         return 2
-    if not settings.postgres_dsn or not settings.lake_uri:
-        print("smartwatch aggregate: SMARTWATCH_POSTGRES_DSN and SMARTWATCH_LAKE_URI are needed",
-              file=sys.stderr)
-        return 2
-    try:
-        connect_check(settings.postgres_dsn)
-    except RuntimeError as exc:
-        print(f"smartwatch aggregate: {exc}", file=sys.stderr)
-        return 1
-    migrate(settings.postgres_dsn)
-    if run_name is not None and window is not None:  # dirty runs check their windows' names
-        conn = psycopg2.connect(settings.postgres_dsn)
-        try:
-            with conn:
-                agg.refuse_succeeded(conn, [run_name])
-        except agg.RunConflict as exc:
-            print(f"smartwatch aggregate: {exc}", file=sys.stderr)
-            return 1
-        finally:
-            conn.close()
+    refused = _refused(settings, run_name if window is not None else None)
+    if refused:
+        return refused
+    assert settings.postgres_dsn
     from smartwatch_jobs.spark import quiet, session
 
     spark = quiet(session(f"smartwatch-aggregate-{granularity}", settings,
@@ -127,4 +109,36 @@ def aggregate(settings: Settings, granularity: str, start, end, dirty: bool,
               f"run {r.run}{replaced}")
     if not results:
         print(f"no dirty {granularity} windows")
+    return 0
+
+
+def _refused(settings: Settings, run_name: str | None) -> int:
+    """Before Spark starts: 2 (with one line) if the settings lack Postgres or the lake, 1 if
+    Postgres is unreachable or `run_name` (a one-window run's) already succeeded; else 0,
+    with the migrations applied."""
+    import psycopg2
+
+    from smartwatch.registry import connect_check
+    from smartwatch_jobs import aggregate as agg
+
+    if not settings.postgres_dsn or not settings.lake_uri:
+        print("smartwatch aggregate: SMARTWATCH_POSTGRES_DSN and SMARTWATCH_LAKE_URI are needed",
+              file=sys.stderr)
+        return 2
+    try:
+        connect_check(settings.postgres_dsn)
+    except RuntimeError as exc:
+        print(f"smartwatch aggregate: {exc}", file=sys.stderr)
+        return 1
+    migrate(settings.postgres_dsn)
+    if run_name is not None:  # dirty runs check their windows' names
+        conn = psycopg2.connect(settings.postgres_dsn)
+        try:
+            with conn:
+                agg.refuse_succeeded(conn, [run_name])
+        except agg.RunConflict as exc:
+            print(f"smartwatch aggregate: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            conn.close()
     return 0

@@ -56,11 +56,14 @@ def wire_schema() -> T.StructType:
     return T.StructType([*fields, T.StructField("_corrupt_record", T.StringType(), True)])
 
 
-def _bounds(field: str) -> tuple[float | None, float | None]:
+def _bounds(field: str) -> tuple[float, float]:
+    """The model's inclusive bounds of a numeric field (ge and le, both required here)."""
     low = high = None
     for m in EventIn.model_fields[field].metadata:
         low = getattr(m, "ge", low)
         high = getattr(m, "le", high)
+    if low is None or high is None:
+        raise TypeError(f"the event model gives {field} no lower and upper bound")
     return low, high
 
 

@@ -10,7 +10,6 @@ from pathlib import Path
 from pyspark import SparkConf, SparkContext
 from pyspark.sql import SparkSession
 
-from smartwatch import toolchain
 from smartwatch.settings import Settings
 
 
@@ -25,9 +24,10 @@ def submitted() -> bool:
 
 def session(app_name: str, settings: Settings, shuffle_partitions: int, *,
             aot_output: Path | None = None) -> SparkSession:
-    """Local runs get the settings' master and the connector jars from the set-up cache;
-    under spark-submit (the SparkApplication) master, jars, the driver's JVM options and the
-    application name come from its configuration (the image ships its jars), and the job's
+    """Local runs get the settings' master, jars, Java and ahead-of-time cache (the local CLI
+    fills those from the set-up cache; a job never looks there itself); under spark-submit
+    (the SparkApplication) master, jars, the driver's JVM options and the application name
+    come from its configuration (the image ships its jars), and the job's
     own settings below apply only where that configuration leaves them unset, except the
     session time zone, which is always UTC (the job relies on it)."""
     if submitted():
@@ -50,17 +50,17 @@ def session(app_name: str, settings: Settings, shuffle_partitions: int, *,
                                "100000"))
     if not conf.contains("spark.driver.memory"):
         builder = builder.config("spark.driver.memory", settings.spark_driver_memory)
-    if not conf.contains("spark.jars"):
-        builder = builder.config("spark.jars", ",".join(str(p) for p in toolchain.spark_jars()))
+    if not conf.contains("spark.jars") and settings.spark_jars:
+        builder = builder.config("spark.jars", ",".join(str(p) for p in settings.spark_jars))
     for key, value in _job_conf(shuffle_partitions).items():
         builder = builder.config(key, value)
     # The parallel collector: these are throughput jobs, and with the 20M-event aggregation
     # benchmark it took 50 s (first run) and 31 s (warm) where the default G1 took 58 and 39.
-    java_home = toolchain.spark_java_home()
+    java_home = settings.spark_java_home
     options = ["-Duser.timezone=UTC", "-XX:+UseParallelGC"]
     # The ahead-of-time cache (smartwatch_jobs.aot): written by its training run, used by
     # every other local run when `make setup` built it for this Java.
-    aot = toolchain.spark_aot_cache(java_home)
+    aot = settings.spark_aot_cache
     if aot_output is not None:
         options.append(f"-XX:AOTCacheOutput={aot_output}")
     elif aot is not None and aot.exists():

@@ -6,8 +6,10 @@
         aggregate --granularity daily --from 2026-01-01 --to 2026-01-31 --run-name NAME
 
 and it exits with that command's code. Settings come from the environment
-(SMARTWATCH_POSTGRES_DSN, SMARTWATCH_LAKE_URI, ...); no local stack is needed. Under
-spark-submit, master and jars are spark-submit's (smartwatch_jobs.spark.session).
+(SMARTWATCH_POSTGRES_DSN, SMARTWATCH_LAKE_URI, ...); with all of them given, the local stack
+is never consulted. Under spark-submit, master and jars are spark-submit's
+(smartwatch_jobs.spark.session). The CLI imports a command's dependencies only when that
+command runs, so this driver loads the jobs and pyspark, never kopf or httpx.
 """
 
 from __future__ import annotations

@@ -20,9 +20,10 @@ from typing import Any
 
 import kopf
 
-from smartwatch_operator import metrics, sparkapp
+from smartwatch.periods import Window
+from smartwatch_operator import sparkapp
+from smartwatch_operator.metrics import Metrics
 from smartwatch_operator.reconcile import RUN_NOW_ANNOTATION, Plan, RunObserved, parse_time, plan
-from smartwatch_operator.windows import Window
 
 GROUP, VERSION, PLURAL = "smartwatch.dev", "v1alpha1", "aggregationschedules"
 SPARK_GROUP, SPARK_VERSION, SPARK_PLURAL = "sparkoperator.k8s.io", "v1beta2", "sparkapplications"
@@ -44,6 +45,7 @@ class OperatorConfig:
     kubeconfig: Path | None = None
     tick: float = 1.0
     clock: Callable[[], dt.datetime] = utc_now
+    metrics: Metrics | None = None  # counted when given (the operator's /metrics)
 
 
 class KubeApi:
@@ -134,18 +136,7 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
 
     @kopf.on.startup(registry=registry, id="configure")
     def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
-        # Events are posted by the handlers; kopf's own log lines are not.
-        settings.posting.level = logging.CRITICAL
-        settings.watching.server_timeout = 300
-        settings.persistence.finalizer = f"{GROUP}/operator"
-        # kopf opens one TLS connection per concurrent request, without a limit: bound the
-        # per-object workers and the Event posters, so that 1,000 schedules created (or due)
-        # at once do not mean 1,000 connections and their buffers.
-        # A worker keeps its slot while it waits for more of its object's events: not long.
-        settings.queueing.worker_limit = WORKER_LIMIT
-        settings.queueing.idle_timeout = 0.2
-        settings.posting.worker_limit = POSTING_LIMIT
-        settings.posting.idle_timeout = 0.1
+        _configure(settings)
 
     @kopf.on.login(registry=registry, id="login")
     def login(**_: Any) -> kopf.ConnectionInfo:
@@ -155,53 +146,77 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
 
     @kopf.index(SPARK_GROUP, SPARK_VERSION, SPARK_PLURAL, labels=MANAGED, registry=registry,
                 id="schedule_runs")
-    def schedule_runs(body: kopf.Body, namespace: str, **_: Any) -> dict[tuple[str, str],
-                                                                         RunObserved]:
+    def schedule_runs(*, body: kopf.Body, namespace: str | None,
+                      **_: Any) -> dict[tuple[str | None, str], RunObserved]:
         owners = [o["name"] for o in body["metadata"].get("ownerReferences") or []
                   if o.get("kind") == sparkapp.SCHEDULE_KIND]
         return {(namespace, owner): _observed(body) for owner in owners}
 
     @kopf.daemon(GROUP, VERSION, PLURAL, registry=registry, id="schedule",
                  cancellation_timeout=10)
-    async def schedule(body: kopf.Body, name: str, namespace: str, stopped: kopf.DaemonStopped,
-                       schedule_runs: kopf.Index, **_: Any) -> None:
-        """One loop a schedule. Each tick costs a comparison; the plan is made only when
-        something it depends on changed: the spec, the run-now annotation, a run's state, or
-        the time reached the next fire or retry."""
-        api = kube()
-        written: dict[str, Any] = {}
-        seen: tuple[Any, ...] | None = None
-        wake_at: dt.datetime | None = None
-        while not stopped:
-            now = config.clock()
-            store = schedule_runs.get((namespace, name), [])
-            annotations = body["metadata"].get("annotations") or {}
-            fingerprint = (body["metadata"].get("generation"), annotations.get(RUN_NOW_ANNOTATION),
-                           frozenset((r.name, r.state) for r in store))
-            if fingerprint != seen or wake_at is None or now >= wake_at:
-                t0 = time.perf_counter()
-                # The status this loop wrote last, when the watch has not delivered it yet.
-                status = dict(body.get("status") or {})
-                if written.get("revision", 0) > status.get("revision", 0):
-                    status = written
-                result = plan(name, dict(body["spec"]), status, {r.name: r for r in store}, now,
-                              created=parse_time(body["metadata"].get("creationTimestamp")),
-                              run_now=annotations.get(RUN_NOW_ANNOTATION),
-                              generation=body["metadata"].get("generation"))
-                await _carry_out(api, body, result, namespace)
-                if _changed(status, result.status):
-                    result.status["revision"] = status.get("revision", 0) + 1
-                    await api.patch_status(namespace, name, {
-                        k: result.status.get(k) for k in set(status) | set(result.status)})
-                    written = result.status
-                if result.remove_run_now:
-                    await api.remove_annotation(namespace, name, RUN_NOW_ANNOTATION)
-                seen, wake_at = fingerprint, result.wake_at
-                metrics.observe(body["spec"].get("granularity", ""), result,
-                                time.perf_counter() - t0)
-            await stopped.wait(config.tick)
+    async def schedule(*, body: kopf.Body, name: str, namespace: str | None,
+                       stopped: kopf.DaemonStopped, **kwargs: Any) -> None:
+        """One loop a schedule (_schedule_loop); kopf hands the index by its id."""
+        assert namespace is not None  # AggregationSchedules are namespaced
+        await _schedule_loop(kube(), config, body, name, namespace, stopped,
+                             kwargs["schedule_runs"])
 
     return registry
+
+
+def _configure(settings: kopf.OperatorSettings) -> None:
+    # Events are posted by the handlers; kopf's own log lines are not.
+    settings.posting.level = logging.CRITICAL
+    settings.watching.server_timeout = 300
+    settings.persistence.finalizer = f"{GROUP}/operator"
+    # kopf opens one TLS connection per concurrent request, without a limit: bound the
+    # per-object workers and the Event posters, so that 1,000 schedules created (or due)
+    # at once do not mean 1,000 connections and their buffers.
+    # A worker keeps its slot while it waits for more of its object's events: not long.
+    settings.queueing.worker_limit = WORKER_LIMIT
+    settings.queueing.idle_timeout = 0.2
+    settings.posting.worker_limit = POSTING_LIMIT
+    settings.posting.idle_timeout = 0.1
+
+
+async def _schedule_loop(api: KubeApi, config: OperatorConfig, body: kopf.Body, name: str,
+                         namespace: str, stopped: kopf.DaemonStopped,
+                         schedule_runs: kopf.Index) -> None:
+    """One loop a schedule. Each tick costs a comparison; the plan is made only when
+    something it depends on changed: the spec, the run-now annotation, a run's state, or
+    the time reached the next fire or retry."""
+    written: dict[str, Any] = {}
+    seen: tuple[Any, ...] | None = None
+    wake_at: dt.datetime | None = None
+    while not stopped:
+        now = config.clock()
+        store: Any = schedule_runs.get((namespace, name), [])
+        annotations = body["metadata"].get("annotations") or {}
+        fingerprint = (body["metadata"].get("generation"), annotations.get(RUN_NOW_ANNOTATION),
+                       frozenset((r.name, r.state) for r in store))
+        if fingerprint != seen or wake_at is None or now >= wake_at:
+            t0 = time.perf_counter()
+            # The status this loop wrote last, when the watch has not delivered it yet.
+            status = dict(body.get("status") or {})
+            if written.get("revision", 0) > status.get("revision", 0):
+                status = written
+            result = plan(name, dict(body["spec"]), status, {r.name: r for r in store}, now,
+                          created=parse_time(body["metadata"].get("creationTimestamp")),
+                          run_now=annotations.get(RUN_NOW_ANNOTATION),
+                          generation=body["metadata"].get("generation"))
+            await _carry_out(api, body, result, namespace)
+            if _changed(status, result.status):
+                result.status["revision"] = status.get("revision", 0) + 1
+                await api.patch_status(namespace, name, {
+                    k: result.status.get(k) for k in set(status) | set(result.status)})
+                written = result.status
+            if result.remove_run_now:
+                await api.remove_annotation(namespace, name, RUN_NOW_ANNOTATION)
+            seen, wake_at = fingerprint, result.wake_at
+            if config.metrics is not None:
+                config.metrics.observe(body["spec"].get("granularity", ""), result,
+                                       time.perf_counter() - t0)
+        await stopped.wait(config.tick)
 
 
 def _changed(old: dict[str, Any], new: dict[str, Any]) -> bool:

@@ -8,10 +8,10 @@ import logging
 from pathlib import Path
 
 import kopf
-from kopf._core.actions import loggers
 from prometheus_client import start_http_server
 
 from smartwatch_operator.handlers import OperatorConfig, build_registry
+from smartwatch_operator.metrics import Metrics
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,12 +39,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, kubeconfig: Path | None) -> int:
-    loggers.configure(log_format=loggers.LogFormat.JSON if args.log_format == "json"
-                      else loggers.LogFormat.FULL)
+    kopf.configure(log_format=kopf.LogFormat.JSON if args.log_format == "json"
+                   else kopf.LogFormat.FULL)
     logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+    metrics = Metrics()
     if args.metrics_port:
-        start_http_server(args.metrics_port)
-    config = OperatorConfig(kubeconfig=None if args.in_cluster else kubeconfig, tick=args.tick)
+        start_http_server(args.metrics_port, registry=metrics.registry)
+    config = OperatorConfig(kubeconfig=None if args.in_cluster else kubeconfig, tick=args.tick,
+                            metrics=metrics)
     kopf.run(registry=build_registry(config),
              standalone=args.peering is None, peering_name=args.peering,
              clusterwide=args.all_namespaces or not args.namespace,

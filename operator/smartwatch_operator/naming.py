@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 
-from smartwatch_operator.windows import Window
+from smartwatch.periods import Window
 
 MAX_NAME = 63
 KINDS = {"s": "scheduled", "b": "backfill", "n": "run now"}

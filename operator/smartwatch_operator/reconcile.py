@@ -17,11 +17,12 @@ import dataclasses
 import datetime as dt
 from collections.abc import Iterator, Mapping
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
+from smartwatch.periods import Window, WindowError, between, containing, of_fire, one_period
 from smartwatch_operator import naming
-from smartwatch_operator.cron import Cron, CronError, fire_times, next_fire
-from smartwatch_operator.windows import Window, WindowError, between, containing, of_fire
+from smartwatch_operator.cron import Cron, fire_times, next_fire
+from smartwatch_operator.spec import Invalid, ScheduleSpec
 
 UTC = dt.UTC
 SUCCEEDED_STATES = frozenset({"COMPLETED"})
@@ -76,41 +77,6 @@ def parse_time(text: str | None) -> dt.datetime | None:
     return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
 
 
-class _Invalid(Exception):
-    pass
-
-
-@dataclasses.dataclass(frozen=True)
-class _Spec:
-    granularity: str
-    cron: Cron
-    zone: ZoneInfo
-    backfill: tuple[dt.date, dt.date, int] | None
-
-    @classmethod
-    def of(cls, spec: Mapping[str, Any]) -> _Spec:
-        try:
-            cron = Cron.parse(str(spec.get("schedule", "")))
-        except CronError as exc:
-            raise _Invalid(f"spec.schedule: {exc}") from None
-        zone_name = spec.get("timeZone") or "UTC"
-        try:
-            zone = ZoneInfo(zone_name)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise _Invalid(f"spec.timeZone: unknown IANA time zone {zone_name!r}") from None
-        backfill = None
-        if spec.get("backfill"):
-            bf = spec["backfill"]
-            try:
-                first, last = dt.date.fromisoformat(bf["from"]), dt.date.fromisoformat(bf["to"])
-            except (KeyError, TypeError, ValueError):
-                raise _Invalid("spec.backfill: from and to must be dates (YYYY-MM-DD)") from None
-            if first > last:
-                raise _Invalid(f"spec.backfill: from {first} is after to {last}")
-            backfill = (first, last, int(bf.get("maxConcurrent", 2)))
-        return cls(spec["granularity"], cron, zone, backfill)
-
-
 def set_condition(conditions: list[dict[str, Any]], kind: str, value: bool, reason: str,
                   message: str, now: dt.datetime, generation: int | None) -> None:
     """Set one condition; lastTransitionTime moves only when the status flips."""
@@ -127,8 +93,8 @@ def set_condition(conditions: list[dict[str, Any]], kind: str, value: bool, reas
 
 
 def _window(granularity: str, rec: Mapping[str, Any]) -> Window:
-    return Window(granularity, dt.date.fromisoformat(rec["start"]),
-                  dt.date.fromisoformat(rec["end"]))
+    return one_period(granularity, dt.date.fromisoformat(rec["start"]),
+                      dt.date.fromisoformat(rec["end"]))
 
 
 def _record(window: Window, kind: str, fire: dt.datetime | None = None) -> dict[str, Any]:
@@ -148,24 +114,60 @@ def _bounded_fires(cron: Cron, zone: ZoneInfo, after: dt.datetime, until: dt.dat
         yield fire
 
 
+@dataclasses.dataclass
+class _Work:
+    """What plan() builds, phase by phase: the Plan, the new status and its parts."""
+
+    out: Plan
+    st: dict[str, Any]
+    conditions: list[dict[str, Any]]
+    records: dict[tuple[str, str], dict[str, Any]]  # by (kind, window label)
+    failures: list[dict[str, Any]]
+    backfill: dict[str, Any] | None
+
+    @classmethod
+    def of(cls, status: Mapping[str, Any] | None) -> _Work:
+        st: dict[str, Any] = {k: v for k, v in (status or {}).items() if k != "kopf"}
+        return cls(Plan(), st, [dict(c) for c in st.get("conditions") or []],
+                   {(r["kind"], r["window"]): dict(r) for r in st.get("windows") or []},
+                   list(st.get("recentFailures") or []),
+                   dict(st["backfill"]) if st.get("backfill") else None)
+
+
 def plan(name: str, spec: Mapping[str, Any], status: Mapping[str, Any] | None,
          runs: Mapping[str, RunObserved], now: dt.datetime, *, created: dt.datetime | None = None,
          run_now: str | None = None, generation: int | None = None) -> Plan:
     """The plan for schedule `name` at `now`. `created` is the schedule's creation time (the
     first fire time considered is the first after min(created, now))."""
-    out = Plan()
-    st: dict[str, Any] = {k: v for k, v in (status or {}).items() if k != "kopf"}
-    conditions: list[dict[str, Any]] = [dict(c) for c in st.get("conditions") or []]
-    records: dict[tuple[str, str], dict[str, Any]] = {
-        (r["kind"], r["window"]): dict(r) for r in st.get("windows") or []}
-    failures: list[dict[str, Any]] = list(st.get("recentFailures") or [])
+    w = _Work.of(status)
     granularity = spec.get("granularity", "daily")
+    _outcomes(w, spec, runs, now)  # 1. Outcomes of the runs started earlier.
+    try:  # 2. Is the spec usable?
+        parsed = ScheduleSpec.of(spec)
+    except Invalid as exc:
+        _invalid(w, str(exc), now, generation)
+        return _finish(w, runs, spec, now, generation)
+    suspended = bool(spec.get("suspend"))
+    _due(w, spec, parsed, granularity, suspended, created, now)  # 3. Fire times since the last
+    if run_now is not None:  # 4. Run now, by annotation.
+        _run_now(w, run_now, granularity, parsed.zone, now)
+    _backfill(w, parsed, granularity, suspended)  # 5. Backfill.
+    for rec in w.records.values():  # 6. Retries that are due.
+        due = parse_time(rec.get("nextAttemptTime"))  # a retry with no time is due at once
+        if rec["state"] == "Retrying" and (due is None or due <= now):
+            rec["state"] = "Pending"
+            rec.pop("nextAttemptTime", None)
+    if not suspended:  # 7. Start what may start.
+        _start(w.out, name, spec, w.records, granularity, now)
+    _next_fire(w, parsed, suspended, now, generation)  # 8. Next fire.
+    return _finish(w, runs, spec, now, generation)
+
+
+def _outcomes(w: _Work, spec: Mapping[str, Any], runs: Mapping[str, RunObserved],
+              now: dt.datetime) -> None:
     retry = spec.get("retry") or {}
     retry_limit, backoff = int(retry.get("limit", 3)), float(retry.get("backoffSeconds", 60))
-    backfill_state: dict[str, Any] | None = dict(st["backfill"]) if st.get("backfill") else None
-
-    # 1. Outcomes of the runs started earlier.
-    for rec in records.values():
+    for rec in w.records.values():
         if rec["state"] != "Running":
             continue
         run = runs.get(rec.get("run", ""))
@@ -175,136 +177,135 @@ def plan(name: str, spec: Mapping[str, Any], status: Mapping[str, Any] | None,
         if run.state in SUCCEEDED_STATES:
             rec["state"] = "Succeeded"
             rec.pop("nextAttemptTime", None)
-            out.events.append(("Normal", "RunSucceeded", f"{rec['run']} computed window "
-                                                         f"{rec['window']}"))
-            if rec["window"] >= st.get("lastSuccessfulWindow", ""):
-                st["lastSuccessfulWindow"] = rec["window"]
-                st["lastSuccessTime"] = rec["finishedTime"]
-            if rec["kind"] == "b" and backfill_state is not None:
-                backfill_state["succeeded"] = backfill_state.get("succeeded", 0) + 1
+            w.out.events.append(("Normal", "RunSucceeded", f"{rec['run']} computed window "
+                                                           f"{rec['window']}"))
+            if rec["window"] >= w.st.get("lastSuccessfulWindow", ""):
+                w.st["lastSuccessfulWindow"] = rec["window"]
+                w.st["lastSuccessTime"] = rec["finishedTime"]
+            if rec["kind"] == "b" and w.backfill is not None:
+                w.backfill["succeeded"] = w.backfill.get("succeeded", 0) + 1
             continue
-        rec["failures"] = rec.get("failures", 0) + 1
-        message = run.message or run.state
-        failures.append({"window": rec["window"], "run": rec["run"], "time": iso(now),
-                         "message": message[:500]})
-        if rec["failures"] <= retry_limit:
-            delay = backoff * 2 ** (rec["failures"] - 1)
-            rec["state"] = "Retrying"
-            rec["nextAttemptTime"] = iso(now + dt.timedelta(seconds=delay))
-            out.events.append(("Warning", "RunFailed", f"{rec['run']} failed for window "
-                               f"{rec['window']}: {message}; retry {rec['failures']} of "
-                               f"{retry_limit} at {rec['nextAttemptTime']}"))
-        else:
-            rec["state"] = "Failed"
-            out.events.append(("Warning", "RunFailed", f"{rec['run']} failed for window "
-                               f"{rec['window']}: {message}; no retries left"))
-            if rec["kind"] == "b" and backfill_state is not None:
-                backfill_state["failed"] = backfill_state.get("failed", 0) + 1
+        _failed(w, rec, run, retry_limit, backoff, now)
 
-    # 2. Is the spec usable?
-    try:
-        parsed = _Spec.of(spec)
-    except _Invalid as exc:
-        previous = next((c for c in conditions if c["type"] == "Ready"), None)
-        if previous is None or previous.get("message") != str(exc):
-            out.events.append(("Warning", "InvalidSpec", str(exc)))
-        set_condition(conditions, "Ready", False, "InvalidSpec", str(exc), now, generation)
-        set_condition(conditions, "Scheduled", False, "InvalidSpec", "no runs while the spec is "
-                      "invalid", now, generation)
-        st.pop("nextRunTime", None)
-        return _finish(out, st, conditions, records, failures, backfill_state, runs, spec, now,
-                       generation)
-    suspended = bool(spec.get("suspend"))
 
-    # 3. Fire times since the last one handled.
-    last = parse_time(st.get("lastScheduleTime")) or min(created or now, now)
-    st["lastScheduleTime"] = iso(last)
-    if not suspended:
-        deadline = now - dt.timedelta(seconds=int(spec.get("startingDeadlineSeconds", 86400)))
-        missed = sum(1 for _ in _bounded_fires(parsed.cron, parsed.zone, last, min(deadline, now),
-                                               MAX_MISSED_COUNTED)) if last < deadline else 0
-        due = list(fire_times(parsed.cron, parsed.zone, max(last, deadline), now))
-        catch_up = int(spec.get("maxCatchUp", 10))
-        if len(due) > catch_up:
-            missed += len(due) - catch_up
-            due = due[-catch_up:]
-        if missed:
-            out.missed = missed
-            out.events.append(("Warning", "MissedRuns", f"{missed} fire time(s) after "
-                               f"{iso(last)} were not run: later than startingDeadlineSeconds "
-                               "or beyond maxCatchUp"))
-        for fire in due:
-            window = of_fire(granularity, fire, parsed.zone)
-            records.setdefault(("s", window.label), _record(window, "s", fire))
-        st["lastScheduleTime"] = iso(now if missed and not due else (due[-1] if due else last))
-
-    # 4. Run now, by annotation.
-    if run_now is not None:
-        out.remove_run_now = True
-        if run_now != st.get("runNow"):
-            st["runNow"] = run_now
-            try:
-                window = (of_fire(granularity, now, parsed.zone) if run_now.strip() == "latest"
-                          else containing(granularity, dt.date.fromisoformat(run_now.strip())))
-            except (ValueError, WindowError):
-                out.events.append(("Warning", "InvalidRunNow", f"{RUN_NOW_ANNOTATION}={run_now!r}"
-                                   " is neither a date (YYYY-MM-DD) nor 'latest'"))
-            else:
-                rec = records.get(("n", window.label))
-                if rec is None:
-                    records[("n", window.label)] = _record(window, "n")
-                elif rec["state"] not in ACTIVE:
-                    rec.update(state="Pending", failures=0)
-                    rec.pop("nextAttemptTime", None)
-
-    # 5. Backfill.
-    if parsed.backfill is not None:
-        first, last_day, max_concurrent = parsed.backfill
-        key = f"{first}..{last_day}"
-        windows = between(granularity, first, last_day)
-        if backfill_state is None or backfill_state.get("range") != key:
-            backfill_state = {"range": key, "total": len(windows), "succeeded": 0, "failed": 0,
-                              "next": windows[0].label if windows else None}
-        active = sum(1 for (kind, _), r in records.items()
-                     if kind == "b" and r["state"] in ("Pending", "Running", "Retrying"))
-        labels = [w.label for w in windows]
-        while not suspended and backfill_state.get("next") and active < max_concurrent:
-            index = labels.index(backfill_state["next"])
-            records.setdefault(("b", windows[index].label), _record(windows[index], "b"))
-            active += 1
-            backfill_state["next"] = labels[index + 1] if index + 1 < len(labels) else None
+def _failed(w: _Work, rec: dict[str, Any], run: RunObserved, retry_limit: int, backoff: float,
+            now: dt.datetime) -> None:
+    """A run of `rec` failed: retry after a backoff, or give up."""
+    rec["failures"] = rec.get("failures", 0) + 1
+    message = run.message or run.state
+    w.failures.append({"window": rec["window"], "run": rec["run"], "time": iso(now),
+                       "message": message[:500]})
+    if rec["failures"] <= retry_limit:
+        delay = backoff * 2 ** (rec["failures"] - 1)
+        rec["state"] = "Retrying"
+        rec["nextAttemptTime"] = iso(now + dt.timedelta(seconds=delay))
+        w.out.events.append(("Warning", "RunFailed", f"{rec['run']} failed for window "
+                             f"{rec['window']}: {message}; retry {rec['failures']} of "
+                             f"{retry_limit} at {rec['nextAttemptTime']}"))
     else:
-        backfill_state = None
+        rec["state"] = "Failed"
+        w.out.events.append(("Warning", "RunFailed", f"{rec['run']} failed for window "
+                             f"{rec['window']}: {message}; no retries left"))
+        if rec["kind"] == "b" and w.backfill is not None:
+            w.backfill["failed"] = w.backfill.get("failed", 0) + 1
 
-    # 6. Retries that are due.
-    for rec in records.values():
-        if rec["state"] == "Retrying" and parse_time(rec.get("nextAttemptTime")) <= now:
-            rec["state"] = "Pending"
-            rec.pop("nextAttemptTime", None)
 
-    # 7. Start what may start.
-    if not suspended:
-        _start(out, name, spec, records, granularity, now)
+def _invalid(w: _Work, message: str, now: dt.datetime, generation: int | None) -> None:
+    previous = next((c for c in w.conditions if c["type"] == "Ready"), None)
+    if previous is None or previous.get("message") != message:
+        w.out.events.append(("Warning", "InvalidSpec", message))
+    set_condition(w.conditions, "Ready", False, "InvalidSpec", message, now, generation)
+    set_condition(w.conditions, "Scheduled", False, "InvalidSpec", "no runs while the spec is "
+                  "invalid", now, generation)
+    w.st.pop("nextRunTime", None)
 
-    # 8. Next fire.
+
+def _due(w: _Work, spec: Mapping[str, Any], parsed: ScheduleSpec, granularity: str, suspended: bool,
+         created: dt.datetime | None, now: dt.datetime) -> None:
+    """The scheduled windows of the fire times since the last one handled; those past the
+    starting deadline or beyond maxCatchUp are counted as missed."""
+    last = parse_time(w.st.get("lastScheduleTime")) or min(created or now, now)
+    w.st["lastScheduleTime"] = iso(last)
     if suspended:
-        st.pop("nextRunTime", None)
+        return
+    deadline = now - dt.timedelta(seconds=int(spec.get("startingDeadlineSeconds", 86400)))
+    missed = sum(1 for _ in _bounded_fires(parsed.cron, parsed.zone, last, min(deadline, now),
+                                           MAX_MISSED_COUNTED)) if last < deadline else 0
+    due = list(fire_times(parsed.cron, parsed.zone, max(last, deadline), now))
+    catch_up = int(spec.get("maxCatchUp", 10))
+    if len(due) > catch_up:
+        missed += len(due) - catch_up
+        due = due[-catch_up:]
+    if missed:
+        w.out.missed = missed
+        w.out.events.append(("Warning", "MissedRuns", f"{missed} fire time(s) after "
+                             f"{iso(last)} were not run: later than startingDeadlineSeconds "
+                             "or beyond maxCatchUp"))
+    for fire in due:
+        window = of_fire(granularity, fire, parsed.zone)
+        w.records.setdefault(("s", window.label), _record(window, "s", fire))
+    w.st["lastScheduleTime"] = iso(now if missed and not due else (due[-1] if due else last))
+
+
+def _run_now(w: _Work, run_now: str, granularity: str, zone: ZoneInfo, now: dt.datetime) -> None:
+    w.out.remove_run_now = True
+    if run_now == w.st.get("runNow"):
+        return
+    w.st["runNow"] = run_now
+    try:
+        window = (of_fire(granularity, now, zone) if run_now.strip() == "latest"
+                  else containing(granularity, dt.date.fromisoformat(run_now.strip())))
+    except (ValueError, WindowError):
+        w.out.events.append(("Warning", "InvalidRunNow", f"{RUN_NOW_ANNOTATION}={run_now!r}"
+                             " is neither a date (YYYY-MM-DD) nor 'latest'"))
+        return
+    rec = w.records.get(("n", window.label))
+    if rec is None:
+        w.records[("n", window.label)] = _record(window, "n")
+    elif rec["state"] not in ACTIVE:
+        rec.update(state="Pending", failures=0)
+        rec.pop("nextAttemptTime", None)
+
+
+def _backfill(w: _Work, parsed: ScheduleSpec, granularity: str, suspended: bool) -> None:
+    """The backfill's next windows, up to its maxConcurrent unfinished at a time."""
+    if parsed.backfill is None:
+        w.backfill = None
+        return
+    first, last_day, max_concurrent = parsed.backfill
+    key = f"{first}..{last_day}"
+    windows = between(granularity, first, last_day)
+    if w.backfill is None or w.backfill.get("range") != key:
+        w.backfill = {"range": key, "total": len(windows), "succeeded": 0, "failed": 0,
+                      "next": windows[0].label if windows else None}
+    active = sum(1 for (kind, _), r in w.records.items()
+                 if kind == "b" and r["state"] in ("Pending", "Running", "Retrying"))
+    labels = [win.label for win in windows]
+    while not suspended and w.backfill.get("next") and active < max_concurrent:
+        index = labels.index(w.backfill["next"])
+        w.records.setdefault(("b", windows[index].label), _record(windows[index], "b"))
+        active += 1
+        w.backfill["next"] = labels[index + 1] if index + 1 < len(labels) else None
+
+
+def _next_fire(w: _Work, parsed: ScheduleSpec, suspended: bool, now: dt.datetime,
+               generation: int | None) -> None:
+    if suspended:
+        w.st.pop("nextRunTime", None)
     else:
-        upcoming = next_fire(parsed.cron, parsed.zone, max(now, parse_time(st["lastScheduleTime"])
-                                                           or now))
+        upcoming = next_fire(parsed.cron, parsed.zone,
+                             max(now, parse_time(w.st["lastScheduleTime"]) or now))
         if upcoming is None:
-            st.pop("nextRunTime", None)
+            w.st.pop("nextRunTime", None)
         else:
-            st["nextRunTime"] = iso(upcoming)
-    set_condition(conditions, "Ready", True, "Suspended" if suspended else "Running",
+            w.st["nextRunTime"] = iso(upcoming)
+    set_condition(w.conditions, "Ready", True, "Suspended" if suspended else "Running",
                   "suspended: no new runs" if suspended else "the schedule is valid and active",
                   now, generation)
-    set_condition(conditions, "Scheduled", not suspended and "nextRunTime" in st,
+    set_condition(w.conditions, "Scheduled", not suspended and "nextRunTime" in w.st,
                   "Suspended" if suspended else "NextRunPlanned",
-                  "suspended" if suspended else f"next run at {st.get('nextRunTime')}",
+                  "suspended" if suspended else f"next run at {w.st.get('nextRunTime')}",
                   now, generation)
-    return _finish(out, st, conditions, records, failures, backfill_state, runs, spec, now,
-                   generation)
 
 
 def _start(out: Plan, name: str, spec: Mapping[str, Any], records: dict[tuple[str, str], dict],
@@ -341,10 +342,10 @@ def _start(out: Plan, name: str, spec: Mapping[str, Any], records: dict[tuple[st
         out.events.append(("Normal", "RunCreated", f"{run} for window {rec['window']}"))
 
 
-def _finish(out: Plan, st: dict[str, Any], conditions: list[dict[str, Any]],
-            records: dict[tuple[str, str], dict[str, Any]], failures: list[dict[str, Any]],
-            backfill_state: dict[str, Any] | None, runs: Mapping[str, RunObserved],
-            spec: Mapping[str, Any], now: dt.datetime, generation: int | None) -> Plan:
+def _finish(w: _Work, runs: Mapping[str, RunObserved], spec: Mapping[str, Any],
+            now: dt.datetime, generation: int | None) -> Plan:
+    out, st, conditions, records = w.out, w.st, w.conditions, w.records
+    failures, backfill_state = w.failures, w.backfill
     # History: delete finished runs beyond the limits, newest kept.
     live = {r["run"] for r in records.values() if r["state"] in ACTIVE and r.get("run")}
     for states, limit in ((SUCCEEDED_STATES, spec.get("successfulRunsHistoryLimit", 3)),

@@ -7,8 +7,8 @@ import copy
 from datetime import UTC, datetime
 from typing import Any
 
+from smartwatch.periods import Window, lookback_span
 from smartwatch_operator.naming import label_value, run_name
-from smartwatch_operator.windows import Window, lookback_span
 
 API_VERSION = "sparkoperator.k8s.io/v1beta2"
 SCHEDULE_API_VERSION = "smartwatch.dev/v1alpha1"
@@ -67,10 +67,6 @@ def build(schedule: dict[str, Any], window: Window, kind: str, attempt: int,
     if window.granularity != _field(spec, "granularity"):
         raise SpecError(f"a {window.granularity} window for a {spec['granularity']} schedule")
     name = run_name(meta["name"], kind, window, attempt)
-    annotations = {f"{PREFIX}window-start": window.start.isoformat(),
-                   f"{PREFIX}window-end": window.end.isoformat()}
-    if fire_time is not None:
-        annotations = {f"{PREFIX}fire-time": rfc3339(fire_time), **annotations}
     env = [{"name": "SMARTWATCH_POSTGRES_DSN",
             "valueFrom": {"secretKeyRef": {"name": _field(spec, "postgres.secretName"),
                                            "key": _field(spec, "postgres.key")}}},
@@ -79,20 +75,7 @@ def build(schedule: dict[str, Any], window: Window, kind: str, attempt: int,
     return {
         "apiVersion": API_VERSION,
         "kind": "SparkApplication",
-        "metadata": {
-            "name": name,
-            "namespace": meta["namespace"],
-            "labels": {f"{PREFIX}schedule": label_value(meta["name"]),
-                       f"{PREFIX}granularity": window.granularity,
-                       f"{PREFIX}window": window.label,
-                       f"{PREFIX}kind": kind,
-                       f"{PREFIX}attempt": str(attempt),
-                       "app.kubernetes.io/managed-by": MANAGED_BY},
-            "annotations": annotations,
-            "ownerReferences": [{"apiVersion": SCHEDULE_API_VERSION, "kind": SCHEDULE_KIND,
-                                 "name": meta["name"], "uid": meta["uid"],
-                                 "controller": True, "blockOwnerDeletion": True}],
-        },
+        "metadata": _metadata(meta, name, window, kind, attempt, fire_time),
         "spec": {
             "type": "Python",
             "pythonVersion": "3",
@@ -113,4 +96,27 @@ def build(schedule: dict[str, Any], window: Window, kind: str, attempt: int,
                          "memory": _field(spec, "spark.executor.memory"),
                          "env": copy.deepcopy(env)},
         },
+    }
+
+
+def _metadata(meta: dict[str, Any], name: str, window: Window, kind: str, attempt: int,
+              fire_time: datetime | None) -> dict[str, Any]:
+    """The run's metadata: see build."""
+    annotations = {f"{PREFIX}window-start": window.start.isoformat(),
+                   f"{PREFIX}window-end": window.end.isoformat()}
+    if fire_time is not None:
+        annotations = {f"{PREFIX}fire-time": rfc3339(fire_time), **annotations}
+    return {
+        "name": name,
+        "namespace": meta["namespace"],
+        "labels": {f"{PREFIX}schedule": label_value(meta["name"]),
+                   f"{PREFIX}granularity": window.granularity,
+                   f"{PREFIX}window": window.label,
+                   f"{PREFIX}kind": kind,
+                   f"{PREFIX}attempt": str(attempt),
+                   "app.kubernetes.io/managed-by": MANAGED_BY},
+        "annotations": annotations,
+        "ownerReferences": [{"apiVersion": SCHEDULE_API_VERSION, "kind": SCHEDULE_KIND,
+                             "name": meta["name"], "uid": meta["uid"],
+                             "controller": True, "blockOwnerDeletion": True}],
     }

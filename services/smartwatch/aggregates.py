@@ -8,20 +8,18 @@ from typing import Any
 import psycopg2
 import psycopg2.extras
 
-PERIOD = {"daily": "local_date", "weekly": "week_start", "monthly": "month_start"}
-KEYS = {"daily": "local_date", "weekly": "iso_year, iso_week, week_start",
-        "monthly": "year, month, month_start"}
-MEASURES = ("total_steps, hr_samples, hr_sum, avg_hr, min_hr, max_hr, sleep_hr_samples, "
-            "sleep_hr_sum, avg_sleep_hr, readings, first_at, last_at, computed_at, run")
+from smartwatch.periods import MEASURES, RUN_COLUMNS, SPECS
 
 
 def query(dsn: str, user_id: str, granularity: str, start: dt.date | None,
           end: dt.date | None) -> list[dict[str, Any]]:
     """The user's rows whose period starts in [start, end] (open ends when None), in order."""
-    if granularity not in PERIOD:
+    if granularity not in SPECS:
         raise ValueError(f"unknown granularity {granularity!r}")
-    period = PERIOD[granularity]
-    sql = (f"SELECT user_id, {KEYS[granularity]}, {MEASURES} FROM {granularity}_aggregates "
+    spec = SPECS[granularity]
+    period = spec.period_column
+    columns = ", ".join([*spec.keys, *MEASURES, *RUN_COLUMNS])
+    sql = (f"SELECT {columns} FROM {spec.table} "
            f"WHERE user_id = %s AND {period} >= %s AND {period} <= %s ORDER BY {period}")
     with psycopg2.connect(dsn) as conn, conn.cursor(
             cursor_factory=psycopg2.extras.RealDictCursor) as cur:

@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
-from smartwatch.toolchain import REPO_ROOT
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SMARTWATCH_", extra="ignore")
 
-    state_dir: Path = Field(REPO_ROOT / ".stack" / "dev",
-                            description="Folder holding the local stack's data, logs and pids.")
     kafka_bootstrap: str | None = Field(
         None, description="An existing Kafka (host:port,...); the local stack then starts none.")
     postgres_dsn: str | None = Field(
@@ -51,6 +48,14 @@ class Settings(BaseSettings):
     spark_driver_memory: str = Field("4g", pattern=r"^[0-9]+[kmgt]?$", description="Heap of the "
                                      "driver of local runs, which also runs their tasks (under "
                                      "spark-submit the submitter sets it).")
+    spark_jars: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list, description="Jars of local Spark sessions (spark.jars; comma-"
+        "separated in the environment): Spark's Kafka connector and the Postgres driver. Under "
+        "spark-submit its own configuration and the image's jars apply.")
+    spark_java_home: Path | None = Field(None, description="The Java local Spark sessions start "
+                                         "(JAVA_HOME of their JVM); default: this process's own.")
+    spark_aot_cache: Path | None = Field(None, description="An ahead-of-time cache (Java 25 or "
+                                         "newer) local Spark sessions start from, if it exists.")
     lake_uri: str | None = Field(None, description="Parquet lake (file://, s3a://, hdfs://); "
                                                    "default: the local stack's lake folder.")
     quarantine_uri: str | None = Field(None, description="Quarantine dataset; default: beside "
@@ -67,6 +72,13 @@ class Settings(BaseSettings):
                                          "repeat of its event_id is still dropped by landing.")
     landing_max_record_bytes: int = Field(1024 * 1024, ge=1024, description="Larger Kafka "
                                           "records go to quarantine.")
+
+    @field_validator("spark_jars", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     def admin_secret(self) -> str | None:
         if self.admin_token is not None:

@@ -149,6 +149,23 @@ def spark_aot_cache(home: Path | None) -> Path | None:
     return cache_dir() / f"spark-aot-{versions()['SPARK_VERSION']}-java{key}" / "spark.aot"
 
 
+def spark_settings() -> dict[str, object]:
+    """The settings of a local Spark session taken from the set-up cache: the connector jars,
+    the Java to start and its ahead-of-time cache (for Settings(**...))."""
+    java_home = spark_java_home()
+    return {"spark_jars": spark_jars(), "spark_java_home": java_home,
+            "spark_aot_cache": spark_aot_cache(java_home)}
+
+
+def spark_settings_env() -> str:
+    """The jars and the Java of spark_settings() as SMARTWATCH_* shell assignments (used by
+    build/setup.sh for the ahead-of-time training run, which writes the cache itself)."""
+    java_home = spark_java_home()
+    pairs = {"SMARTWATCH_SPARK_JARS": ",".join(str(p) for p in spark_jars()),
+             "SMARTWATCH_SPARK_JAVA_HOME": str(java_home) if java_home else ""}
+    return "\n".join(f"{k}={shlex.quote(v)}" for k, v in pairs.items() if v)
+
+
 def postgres_bin_dir() -> Path:
     """The folder holding initdb, pg_ctl and postgres of the pinned major version."""
     candidates = []

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from smartwatch.stack import kube
-from smartwatch.stack.kube import apply_crds
+from smartwatch.stack import crds
+from smartwatch.stack.crds import apply_crds
 from smartwatch.toolchain import REPO_ROOT
+from tests.k8s.operator_env import cluster, operator  # noqa: F401 (the operator tests' fixtures)
 
 __all__ = ["SCHEDULE_CRD", "apply_crds", "third_party_crds"]
 
@@ -21,10 +22,10 @@ SCHEDULE_CRD = REPO_ROOT / "manifests" / "crds" / "aggregationschedules.smartwat
 
 def third_party_crds(folder: str) -> Path:
     """The folder of the real CRDs, or a skip that says which setting to give."""
-    found = kube.third_party_crds(folder)
+    found = crds.third_party_crds(folder)
     if found is None:
-        looked = ", ".join(map(str, kube.third_party_crd_candidates(folder)))
-        pytest.skip(f"no {folder} CRDs: set {kube.THIRD_PARTY_CRDS_SETTING} to a folder holding "
+        looked = ", ".join(map(str, crds.third_party_crd_candidates(folder)))
+        pytest.skip(f"no {folder} CRDs: set {crds.THIRD_PARTY_CRDS_SETTING} to a folder holding "
                     f"{folder}/ (looked in {looked})")
     return found
 

@@ -7,8 +7,6 @@ CRDs and RBAC it shares with manifests/, and skaffold.yaml's wiring of the image
 from __future__ import annotations
 
 import re
-import subprocess
-import tarfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,74 +15,25 @@ import pytest
 import yaml
 
 from smartwatch.settings import Settings
-from smartwatch.toolchain import REPO_ROOT, helm_bin, kube_bin, versions
-from tests.k8s.conftest import SCHEDULE_CRD, apply_crds
+from smartwatch.toolchain import REPO_ROOT, versions
+from tests.k8s.chart import (
+    APP_VERSION,
+    CASES,
+    CHART,
+    RELEASE,
+    VALUES,
+    _env,
+    _errors,
+    _helm,
+    _kind_set_values,
+    _kubectl,
+    _one,
+    _pod_specs,
+    render,
+)
+from tests.k8s.conftest import apply_crds
 
 pytestmark = pytest.mark.k8s
-
-CHART = REPO_ROOT / "charts" / "smartwatch"
-RELEASE = "smartwatch"  # the release name skaffold.yaml installs
-VALUES = yaml.safe_load((CHART / "values.yaml").read_text())
-APP_VERSION = str(yaml.safe_load((CHART / "Chart.yaml").read_text())["appVersion"])
-SKAFFOLD = yaml.safe_load((REPO_ROOT / "skaffold.yaml").read_text())
-OPERATOR_MANIFESTS = REPO_ROOT / "manifests" / "operator"
-
-# Value toggles rendered and dry-run besides the defaults.
-CASES = {
-    "defaults": [],
-    "external-kafka": ["--set", "kafka.enabled=false", "--set", "kafka.bootstrap=kafka.example:9092"],
-    "embedded-postgres": ["--set", "postgres.embedded.enabled=true", "--set", "kafka.replicas=3",
-                          "--set", "landing.restartPolicy.type=OnFailure"],
-    "existing-secrets": ["--set", "postgres.existingSecret=pg", "--set", "postgres.existingSecretKey=url",
-                         "--set", "api.adminToken.existingSecret=admin", "--set", "api.auth=false",
-                         "--set", "api.env.SMARTWATCH_MAX_BATCH_EVENTS=500",
-                         "--set", "landing.env.SMARTWATCH_LANDING_TRIGGER_SECONDS=10",
-                         "--set", "spark.sparkConf.spark\\.hadoop\\.fs\\.s3a\\.path\\.style\\.access=true",
-                         "--set", "imagePullSecrets[0].name=regcred"],
-    "api-only": ["--set", "landing.enabled=false", "--set", "operator.enabled=false",
-                 "--set", "spark.serviceAccount.create=false", "--set-json", "schedules=[]"],
-}
-
-
-def _helm(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(helm_bin()), *args], capture_output=True, text=True, timeout=120)
-
-
-def _errors(proc: subprocess.CompletedProcess) -> str:
-    # helm logs every symlink it follows (crds/ links to manifests/crds/); only the rest counts.
-    return "\n".join(line for line in proc.stderr.splitlines() if "symbolic link" not in line)
-
-
-def render(options: list[str], namespace: str = "smartwatch") -> list[dict]:
-    proc = _helm("template", RELEASE, str(CHART), "--namespace", namespace, *options)
-    assert proc.returncode == 0, f"helm template {options} failed:\n{_errors(proc)}"
-    return [doc for doc in yaml.safe_load_all(proc.stdout) if doc]
-
-
-def _kubectl(kubeconfig: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([str(kube_bin("kubectl")), "--kubeconfig", str(kubeconfig), *args],
-                          input=stdin, capture_output=True, text=True, timeout=120)
-
-
-def _one(docs: list[dict], kind: str, name: str | None = None) -> dict:
-    found = [d for d in docs if d["kind"] == kind and (name is None or d["metadata"]["name"] == name)]
-    assert len(found) == 1, f"expected one {kind} {name or ''}, got {[d['metadata']['name'] for d in found]}"
-    return found[0]
-
-
-def _pod_specs(docs: list[dict]) -> dict[str, dict]:
-    return {f"{d['kind']}/{d['metadata']['name']}": d["spec"]["template"]["spec"]
-            for d in docs if d["kind"] in ("Deployment", "StatefulSet", "DaemonSet", "Job")}
-
-
-def _env(container: dict) -> dict[str, dict]:
-    return {e["name"]: e for e in container.get("env", [])}
-
-
-def _kind_set_values() -> list[str]:
-    kind = next(p for p in SKAFFOLD["profiles"] if p["name"] == "kind")
-    release = kind["deploy"]["helm"]["releases"][0]
-    return [arg for key, value in release["setValues"].items() for arg in ("--set", f"{key}={value}")]
 
 
 @pytest.fixture(scope="module")
@@ -108,6 +57,7 @@ def namespace(kube_client, chart_crds) -> Iterator[str]:
 
 
 # --- helm -------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("case", ["defaults", "embedded-postgres", "external-kafka"])
 def test_helm_lint_strict_passes(case: str) -> None:
@@ -313,103 +263,3 @@ def test_schedules_use_the_chart_lake_secret_and_spark_image() -> None:
 
 # --- what the chart shares with manifests/ ----------------------------------------------------
 
-def test_chart_crd_is_the_manifests_crd() -> None:
-    chart_crd = CHART / "crds" / SCHEDULE_CRD.name
-    assert chart_crd.is_symlink() and chart_crd.resolve() == SCHEDULE_CRD.resolve()
-    assert chart_crd.read_bytes() == SCHEDULE_CRD.read_bytes()
-
-
-def test_packaged_chart_carries_the_crd_itself(tmp_path: Path) -> None:
-    proc = _helm("package", str(CHART), "--destination", str(tmp_path))
-    assert proc.returncode == 0, _errors(proc)
-    (package,) = tmp_path.glob("smartwatch-*.tgz")
-    with tarfile.open(package) as tar:
-        member = tar.getmember(f"smartwatch/crds/{SCHEDULE_CRD.name}")
-        assert member.isfile()
-        assert tar.extractfile(member).read() == SCHEDULE_CRD.read_bytes()
-    proc = _helm("template", RELEASE, str(package), "--include-crds")
-    assert proc.returncode == 0, _errors(proc)
-    crds = {d["metadata"]["name"] for d in yaml.safe_load_all(proc.stdout)
-            if d and d["kind"] == "CustomResourceDefinition"}
-    assert crds == {"aggregationschedules.smartwatch.dev", "clusterkopfpeerings.kopf.dev",
-                    "kopfpeerings.kopf.dev"}
-
-
-def test_kopf_peering_crds_are_those_of_the_manifests() -> None:
-    def crds(path: Path) -> list[dict]:
-        return [d for d in yaml.safe_load_all(path.read_text())
-                if d and d["kind"] == "CustomResourceDefinition"]
-
-    assert crds(CHART / "crds" / "kopf-peerings.kopf.dev.yaml") == crds(OPERATOR_MANIFESTS / "peering.yaml")
-
-
-def test_operator_rbac_and_command_match_the_manifests() -> None:
-    docs = render([])
-    manifests = [d for d in yaml.safe_load_all((OPERATOR_MANIFESTS / "rbac.yaml").read_text()) if d]
-    expected = _one(manifests, "ClusterRole")["rules"]
-    role = _one(docs, "ClusterRole")
-    assert role["rules"] == expected
-    binding = _one(docs, "ClusterRoleBinding")
-    assert binding["roleRef"]["name"] == role["metadata"]["name"]
-    deployment = _one(docs, "Deployment", f"{RELEASE}-operator")
-    spec = deployment["spec"]["template"]["spec"]
-    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": spec["serviceAccountName"],
-                                    "namespace": "smartwatch"}]
-    command = spec["containers"][0]["command"]
-    assert command[:2] == ["smartwatch", "operator"]
-    assert {"--in-cluster", "--all-namespaces"} <= set(command)
-    peering = _one(docs, "ClusterKopfPeering")
-    assert command[command.index("--peering") + 1] == peering["metadata"]["name"]
-
-
-def test_spark_driver_role_lets_it_manage_executor_pods() -> None:
-    docs = render([])
-    role, binding = _one(docs, "Role"), _one(docs, "RoleBinding")
-    rules = {(r, v) for rule in role["rules"] for r in rule["resources"] for v in rule["verbs"]}
-    assert {("pods", "create"), ("pods", "delete"), ("pods", "watch"), ("services", "create"),
-            ("configmaps", "create"), ("persistentvolumeclaims", "create")} <= rules
-    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "spark", "namespace": "smartwatch"}]
-
-
-# --- skaffold.yaml --------------------------------------------------------------------------------
-
-def _template_key(image: str) -> str:
-    return re.sub(r"[/.\-]", "_", image)
-
-
-def test_skaffold_builds_both_images_and_wires_them_into_the_chart() -> None:
-    assert SKAFFOLD["apiVersion"] == "skaffold/v4beta11"
-    artifacts = {a["image"]: a for a in SKAFFOLD["build"]["artifacts"]}
-    assert set(artifacts) == {"smartwatch", "smartwatch-spark"}
-    for artifact in artifacts.values():
-        assert (REPO_ROOT / artifact.get("context", ".") / artifact["docker"]["dockerfile"]).is_file()
-    assert SKAFFOLD["build"]["tagPolicy"] == {"sha256": {}}
-    (release,) = SKAFFOLD["deploy"]["helm"]["releases"]
-    assert (REPO_ROOT / release["chartPath"]).resolve() == CHART.resolve()
-    assert release["name"] == RELEASE
-    wiring = {"image": "smartwatch", "sparkImage": "smartwatch-spark"}  # chart value -> artifact
-    assert release["setValueTemplates"] == {
-        key: value
-        for section, image in wiring.items()
-        for key, value in ((f"{section}.repository", f"{{{{.IMAGE_REPO_{_template_key(image)}}}}}"),
-                           (f"{section}.tag", f"{{{{.IMAGE_TAG_{_template_key(image)}}}}}"))}
-    for key in release["setValueTemplates"]:
-        section, field = key.split(".")
-        assert field in VALUES[section], key
-    # The Spark image fields of the custom resources are rewritten too.
-    kinds = {f["groupKind"] for f in SKAFFOLD["resourceSelector"]["allow"]}
-    assert kinds == {"SparkApplication.sparkoperator.k8s.io", "AggregationSchedule.smartwatch.dev"}
-
-
-def test_skaffold_profiles() -> None:
-    profiles = {p["name"]: p for p in SKAFFOLD["profiles"]}
-    (forward,) = profiles["dev"]["portForward"]
-    (release,) = SKAFFOLD["deploy"]["helm"]["releases"]
-    service = _one(render([]), "Service", forward["resourceName"])
-    assert forward["namespace"] == release["namespace"]
-    assert forward["port"] == service["spec"]["ports"][0]["port"]
-    kind = profiles["kind"]
-    assert {"op": "add", "path": "/build/local/push", "value": False} in kind["patches"]
-    (kind_release,) = kind["deploy"]["helm"]["releases"]
-    assert {k: v for k, v in kind_release.items() if k != "setValues"} == release
-    assert kind["deploy"]["statusCheckDeadlineSeconds"] == SKAFFOLD["deploy"]["statusCheckDeadlineSeconds"]

@@ -4,159 +4,25 @@ the runs' status to COMPLETED or FAILED."""
 
 from __future__ import annotations
 
-import contextlib
-import datetime as dt
-import threading
-import time
-import uuid
-from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import Any
-
 import pytest
 
+from tests.k8s.operator_env import (
+    GROUP,
+    JUNE,
+    PLURAL,
+    VERSION,
+    Clock,
+    Cluster,
+    _condition,
+    _expected_app,
+    _records,
+    _started,
+    _status,
+    stays,
+    wait_for,
+)
+
 pytestmark = pytest.mark.k8s
-
-GROUP, VERSION, PLURAL = "smartwatch.dev", "v1alpha1", "aggregationschedules"
-SPARK = ("sparkoperator.k8s.io", "v1beta2")
-UTC = dt.UTC
-IMAGE = "apache/spark:4.2.0-scala2.13-java17-python3-ubuntu"
-
-
-class Clock:
-    """The operator's "now", moved by the test."""
-
-    def __init__(self, start: str) -> None:
-        self._now = dt.datetime.fromisoformat(start)
-        self._lock = threading.Lock()
-
-    def __call__(self) -> dt.datetime:
-        with self._lock:
-            return self._now
-
-    def set(self, when: str) -> None:
-        with self._lock:
-            self._now = dt.datetime.fromisoformat(when)
-
-    def advance(self, **delta: float) -> None:
-        with self._lock:
-            self._now += dt.timedelta(**delta)
-
-
-class Cluster:
-    """Calls the test makes, in one namespace."""
-
-    def __init__(self, api_client, namespace: str) -> None:
-        from kubernetes import client
-
-        self.ns = namespace
-        self.custom = client.CustomObjectsApi(api_client)
-        self.core = client.CoreV1Api(api_client)
-
-    def create_schedule(self, name: str, **spec: Any) -> dict:
-        body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "AggregationSchedule",
-                "metadata": {"name": name},
-                "spec": {"granularity": "daily", "schedule": "30 2 * * *",
-                         "timeZone": "Europe/Berlin", "lake": "s3a://lake/events",
-                         "postgres": {"secretName": "pg"}, **spec}}
-        return self.custom.create_namespaced_custom_object(GROUP, VERSION, self.ns, PLURAL, body)
-
-    def schedule(self, name: str) -> dict:
-        return self.custom.get_namespaced_custom_object(GROUP, VERSION, self.ns, PLURAL, name)
-
-    def patch_schedule(self, name: str, body: dict) -> None:
-        self.custom.patch_namespaced_custom_object(GROUP, VERSION, self.ns, PLURAL, name, body)
-
-    def runs(self) -> dict[str, dict]:
-        items = self.custom.list_namespaced_custom_object(*SPARK, self.ns, "sparkapplications")
-        return {i["metadata"]["name"]: i for i in items["items"]}
-
-    def finish(self, run: str, state: str, message: str = "") -> None:
-        """Play spark-operator: the run ends COMPLETED or FAILED."""
-        status = {"applicationState": {"state": state, "errorMessage": message}, "driverInfo": {},
-                  "terminationTime": dt.datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
-        self.custom.patch_namespaced_custom_object_status(*SPARK, self.ns, "sparkapplications",
-                                                          run, {"status": status})
-
-    def events(self, name: str) -> list[tuple[str, str, str]]:
-        found = self.core.list_namespaced_event(self.ns,
-                                                field_selector=f"involvedObject.name={name}")
-        return [(e.type, e.reason, e.message) for e in found.items]
-
-
-def wait_for(what: str, check: Callable[[], Any], timeout: float = 30) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}; last: {value!r}")
-        time.sleep(0.2)
-
-
-def stays(what: str, check: Callable[[], bool], seconds: float = 2.0) -> None:
-    """`check` holds for `seconds` (several of the operator's ticks)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        assert check(), what
-        time.sleep(0.2)
-
-
-@pytest.fixture
-def cluster(kube_client, schedule_crd, spark_operator_crds) -> Iterator[Cluster]:
-    from kubernetes import client
-
-    core = client.CoreV1Api(kube_client)
-    ns = f"op-{uuid.uuid4().hex[:8]}"
-    core.create_namespace({"metadata": {"name": ns}})
-    try:
-        yield Cluster(kube_client, ns)
-    finally:
-        core.delete_namespace(ns)
-
-
-@pytest.fixture
-def operator(kubeconfig: Path, cluster: Cluster):
-    """`with operator(clock):` runs the operator, watching the test's namespace (standalone,
-    or as a member of a kopf peering)."""
-    from kopf.testing import KopfRunner
-
-    from smartwatch_operator.handlers import OperatorConfig, build_registry
-
-    @contextlib.contextmanager
-    def run(clock: Clock, peering: str | None = None) -> Iterator[None]:
-        registry = build_registry(OperatorConfig(kubeconfig=kubeconfig, tick=0.3, clock=clock))
-        mode = ["--peering", peering] if peering else ["--standalone"]
-        with KopfRunner(["run", *mode, "--namespace", cluster.ns], registry=registry,
-                        timeout=60):
-            yield
-
-    return run
-
-
-def _expected_app(ns: str, uid: str, name: str, args: list[str], labels: dict[str, str],
-                  annotations: dict[str, str]) -> dict:
-    env = [{"name": "SMARTWATCH_POSTGRES_DSN",
-            "valueFrom": {"secretKeyRef": {"name": "pg", "key": "dsn"}}},
-           {"name": "SMARTWATCH_LAKE_URI", "value": "s3a://lake/events"}]
-    return {
-        "metadata": {
-            "name": name, "namespace": ns,
-            "labels": {"app.kubernetes.io/managed-by": "smartwatch-operator", **labels},
-            "annotations": annotations,
-            "ownerReferences": [{"apiVersion": "smartwatch.dev/v1alpha1",
-                                 "kind": "AggregationSchedule", "name": "daily", "uid": uid,
-                                 "controller": True, "blockOwnerDeletion": True}]},
-        "spec": {
-            "type": "Python", "pythonVersion": "3", "mode": "cluster", "image": IMAGE,
-            "imagePullPolicy": "IfNotPresent",
-            "mainApplicationFile": "local:///opt/smartwatch/jobs/smartwatch_jobs/submit.py",
-            "sparkVersion": "4.2.0", "restartPolicy": {"type": "Never"}, "arguments": args,
-            "sparkConf": {"spark.sql.session.timeZone": "UTC"},
-            "driver": {"cores": 1, "memory": "1g", "serviceAccount": "spark", "env": env},
-            "executor": {"cores": 1, "instances": 1, "memory": "1g", "env": env}},
-    }
 
 
 def test_a_new_schedule_creates_exactly_the_expected_run_at_a_dst_start(cluster, operator):
@@ -195,27 +61,6 @@ def test_a_new_schedule_creates_exactly_the_expected_run_at_a_dst_start(cluster,
     assert status["nextRunTime"] == "2026-03-30T00:30:00Z"
     assert ("Normal", "RunCreated", "daily-s20260328 for window 2026-03-28") in \
         cluster.events("daily")
-
-
-def _status(cluster: Cluster, name: str) -> dict:
-    return cluster.schedule(name).get("status") or {}
-
-
-def _condition(cluster: Cluster, name: str, kind: str) -> dict:
-    return next((c for c in _status(cluster, name).get("conditions", []) if c["type"] == kind),
-                {})
-
-
-def _records(cluster: Cluster, name: str) -> dict[str, dict]:
-    return {f"{r['kind']}:{r['window']}": r for r in _status(cluster, name).get("windows", [])}
-
-
-def _started(cluster: Cluster, name: str, key: str = "nextRunTime") -> Any:
-    return wait_for("the schedule's first status", lambda: _status(cluster, name).get(key))
-
-
-# Berlin is UTC+2 in June: "30 2 * * *" fires at 00:30 UTC for the day before.
-JUNE = "2026-06-01T00:00:00+00:00"
 
 
 def test_catch_up_after_downtime_runs_the_newest_fire_times_within_the_deadline(cluster, operator):
@@ -363,69 +208,3 @@ def test_an_operator_restart_after_creating_a_run_creates_no_duplicate(cluster, 
         assert _status(cluster, "daily")["active"][0]["name"] == "daily-s20260531"
 
 
-def test_failed_windows_are_retried_with_backoff_and_status_follows(cluster, operator):
-    clock = Clock(JUNE)
-    with operator(clock):
-        cluster.create_schedule("daily", retry={"limit": 2, "backoffSeconds": 60})
-        _started(cluster, "daily")
-        clock.set("2026-06-01T00:31:00+00:00")
-        wait_for("the run", lambda: "daily-s20260531" in cluster.runs())
-        cluster.finish("daily-s20260531", "FAILED", "driver OOM")
-        record = wait_for("retrying", lambda: (r := _records(cluster, "daily")
-                                               .get("s:2026-05-31")) and
-                          r["state"] == "Retrying" and r)
-        assert record["nextAttemptTime"] == "2026-06-01T00:32:00Z"
-        failing = _condition(cluster, "daily", "Failing")
-        assert (failing["status"], failing["reason"]) == ("True", "Retrying")
-        assert _status(cluster, "daily")["recentFailures"][-1]["message"] == "driver OOM"
-        stays("no retry before the backoff", lambda: len(cluster.runs()) == 1, 1.0)
-        clock.set("2026-06-01T00:32:01+00:00")
-        wait_for("the first retry", lambda: "daily-s20260531-r1" in cluster.runs())
-        cluster.finish("daily-s20260531-r1", "FAILED", "driver OOM")
-        record = wait_for("retrying again", lambda: (r := _records(cluster, "daily")
-                                                     .get("s:2026-05-31")) and
-                          r.get("failures") == 2 and r)
-        assert record["nextAttemptTime"] == "2026-06-01T00:34:01Z"  # twice the backoff
-        clock.set("2026-06-01T00:34:02+00:00")
-        wait_for("the second retry", lambda: "daily-s20260531-r2" in cluster.runs())
-        cluster.finish("daily-s20260531-r2", "COMPLETED")
-        wait_for("succeeded", lambda: _status(cluster, "daily").get("lastSuccessfulWindow")
-                 == "2026-05-31")
-        wait_for("not failing", lambda: _condition(cluster, "daily", "Failing")
-                 .get("status") == "False")
-        events = cluster.events("daily")
-        assert sum(1 for e in events if e[1] == "RunFailed") == 2
-        assert ("Normal", "RunSucceeded", "daily-s20260531-r2 computed window 2026-05-31") in events
-
-
-def test_an_invalid_spec_is_reported_and_recovers_when_fixed(cluster, operator):
-    clock = Clock(JUNE)
-    with operator(clock):
-        cluster.create_schedule("daily", schedule="75 2 * * *")  # the form passes the server
-        ready = wait_for("Ready false", lambda: (c := _condition(cluster, "daily", "Ready"))
-                         and c["status"] == "False" and c)
-        assert ready["reason"] == "InvalidSpec" and "minute" in ready["message"]
-        assert any(e[1] == "InvalidSpec" for e in cluster.events("daily"))
-        cluster.patch_schedule("daily", {"spec": {"schedule": "30 2 * * *"}})
-        wait_for("Ready true", lambda: _condition(cluster, "daily", "Ready")
-                 .get("status") == "True")
-        clock.set("2026-06-01T00:31:00+00:00")
-        wait_for("the run", lambda: list(cluster.runs()) == ["daily-s20260531"])
-
-
-def test_replicas_share_the_work_through_a_kopf_peering(cluster, operator, kube_client):
-    from smartwatch.stack.kube import apply_crds
-    from smartwatch.toolchain import REPO_ROOT
-
-    apply_crds(kube_client, [REPO_ROOT / "manifests" / "operator" / "peering.yaml"])
-    cluster.custom.create_namespaced_custom_object("kopf.dev", "v1", cluster.ns, "kopfpeerings", {
-        "apiVersion": "kopf.dev/v1", "kind": "KopfPeering", "metadata": {"name": "ops"}})
-    clock = Clock(JUNE)
-    with operator(clock, peering="ops"):
-        cluster.create_schedule("daily")
-        _started(cluster, "daily")
-        peering = cluster.custom.get_namespaced_custom_object("kopf.dev", "v1", cluster.ns,
-                                                              "kopfpeerings", "ops")
-        assert peering.get("status"), "the operator did not announce itself in the peering"
-        clock.set("2026-06-01T00:31:00+00:00")
-        wait_for("the run", lambda: list(cluster.runs()) == ["daily-s20260531"])

@@ -7,8 +7,8 @@ from datetime import UTC, date, datetime
 
 import pytest
 
+from smartwatch.periods import containing
 from smartwatch_operator.sparkapp import build
-from smartwatch_operator.windows import containing
 
 pytestmark = pytest.mark.k8s
 

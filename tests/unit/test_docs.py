@@ -2,7 +2,7 @@
 
 import pytest
 
-from smartwatch.events import markdown_docs
+from smartwatch.eventdocs import markdown_docs
 from smartwatch.toolchain import REPO_ROOT
 
 pytestmark = pytest.mark.unit

@@ -7,8 +7,8 @@ from datetime import date
 
 import pytest
 
+from smartwatch.periods import containing
 from smartwatch_operator.naming import compact_label, label_value, run_name
-from smartwatch_operator.windows import containing
 
 pytestmark = pytest.mark.unit
 

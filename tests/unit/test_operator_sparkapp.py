@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from smartwatch.periods import containing
 from smartwatch_operator.sparkapp import SpecError, build
-from smartwatch_operator.windows import containing
 
 pytestmark = pytest.mark.unit
 

@@ -10,11 +10,11 @@ import sys
 
 import pytest
 
+from smartwatch.periods import Window
 from smartwatch.settings import Settings
 from smartwatch.toolchain import REPO_ROOT
 from smartwatch_jobs.aggregate import (
     RUN_NAME_MAX,
-    AggWindow,
     RunNameError,
     align,
     check_run_name,
@@ -50,7 +50,7 @@ def test_bad_names_are_refused_in_one_line(name, message) -> None:
 
 
 def test_dirty_windows_are_named_after_their_first_day() -> None:
-    assert window_run_name("nightly", AggWindow("daily", D(2026, 3, 8), D(2026, 3, 10))) == (
+    assert window_run_name("nightly", Window("daily", D(2026, 3, 8), D(2026, 3, 10))) == (
         "nightly-20260308")
     # Weekly windows start on Mondays, monthly ones on the 1st: the names follow.
     weeks = merge_windows("weekly", [D(2021, 1, 1), D(2026, 3, 11)])
@@ -79,32 +79,6 @@ def test_a_bad_name_exits_2_in_one_line_before_anything_starts(capsys) -> None:
     assert aggregate(Settings(postgres_dsn=None, lake_uri=None), "daily", None, None, True,
                      "") == 2
     assert "must have 1 to 200 characters" in capsys.readouterr().err
-
-
-def test_settings_from_the_environment_need_no_local_stack(monkeypatch, tmp_path) -> None:
-    from smartwatch import cli
-    from smartwatch.settings import get_settings
-
-    def no_stack(*args, **kwargs):
-        raise AssertionError("the local stack was consulted")
-
-    monkeypatch.setenv("SMARTWATCH_POSTGRES_DSN", "postgresql://u:p@db.example:5432/sw")
-    monkeypatch.setenv("SMARTWATCH_LAKE_URI", "s3a://lake/events")
-    monkeypatch.setenv("SMARTWATCH_STATE_DIR", str(tmp_path / "missing" / "state"))
-    monkeypatch.setattr(cli, "Stack", no_stack)
-    get_settings.cache_clear()
-    try:
-        settings = cli.connected_settings(None, needs=("postgres_dsn", "lake_uri"))
-        assert (settings.postgres_dsn, settings.lake_uri) == (
-            "postgresql://u:p@db.example:5432/sw", "s3a://lake/events")
-        # Without one of them the local stack is asked, as before.
-        monkeypatch.delenv("SMARTWATCH_LAKE_URI")
-        get_settings.cache_clear()
-        with pytest.raises(AssertionError, match="consulted"):
-            cli.connected_settings(None, needs=("postgres_dsn", "lake_uri"))
-    finally:
-        get_settings.cache_clear()
-    assert not (tmp_path / "missing").exists()
 
 
 @pytest.mark.parametrize(("env", "expected"), [

@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from smartwatch.cli import _components, main
+from smartwatch.cli import main
+from smartwatch.cli.options import components
 from smartwatch.stack.kafka import server_properties
 from smartwatch.stack.process import free_port, port_open
 
@@ -13,9 +14,9 @@ pytestmark = pytest.mark.unit
 
 
 def test_components_are_validated() -> None:
-    assert _components("kafka, postgres") == ("kafka", "postgres")
+    assert components("kafka, postgres") == ("kafka", "postgres")
     with pytest.raises(argparse.ArgumentTypeError, match="unknown component zookeeper"):
-        _components("kafka,zookeeper")
+        components("kafka,zookeeper")
 
 
 def test_free_port_is_free() -> None:

@@ -53,9 +53,6 @@ async def device_identity(request: Request, state: StateDep) -> str | None:
     return device
 
 
-DeviceDep = Annotated[str | None, Depends(device_identity)]
-
-
 async def require_admin(request: Request, state: StateDep) -> None:
     expected = state.settings.admin_secret()
     if expected is None:

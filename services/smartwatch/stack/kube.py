@@ -12,6 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from smartwatch import toolchain
 from smartwatch.stack.process import reuse_port, spawn, wait_until
@@ -114,123 +118,74 @@ def kubeconfig_text(server: str, certs: Path) -> str:
     })
 
 
+def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(serialization.Encoding.PEM,
+                             serialization.PrivateFormat.TraditionalOpenSSL,
+                             serialization.NoEncryption())
+
+
+def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
+    path.write_bytes(_key_pem(key))
+    path.chmod(0o600)
+
+
+def _name(cn: str, org: str | None = None) -> x509.Name:
+    attrs = [x509.NameAttribute(NameOID.COMMON_NAME, cn)]
+    if org:
+        attrs.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, org))
+    return x509.Name(attrs)
+
+
+def _builder(subject: x509.Name, issuer: x509.Name, key: ec.EllipticCurvePrivateKey,
+             now: dt.datetime) -> x509.CertificateBuilder:
+    return (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=3650)))
+
+
+def _ca(now: dt.datetime) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    usage = x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
+                          content_commitment=False, key_encipherment=False,
+                          data_encipherment=False, key_agreement=False, encipher_only=False,
+                          decipher_only=False)
+    cert = (_builder(_name("smartwatch-local-ca"), _name("smartwatch-local-ca"), key, now)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(usage, critical=True)
+            .sign(key, hashes.SHA256()))
+    return key, cert
+
+
+def _issue(folder: Path, ca: tuple[ec.EllipticCurvePrivateKey, x509.Certificate], stem: str,
+           subject: x509.Name, usage: x509.ObjectIdentifier, now: dt.datetime,
+           sans: list[x509.GeneralName] | None = None) -> None:
+    """A certificate and key signed by the CA, as `<stem>.crt` and `<stem>.key`."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    builder = (_builder(subject, ca[1].subject, key, now)
+               .add_extension(x509.ExtendedKeyUsage([usage]), critical=False))
+    if sans:
+        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+    cert = builder.sign(ca[0], hashes.SHA256())
+    (folder / f"{stem}.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    _write_key(folder / f"{stem}.key", key)
+
+
 def write_certificates(folder: Path) -> None:
     """A CA, the API server's serving certificate, an admin client certificate in
     system:masters, and the service-account signing key pair."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
     folder.mkdir(parents=True, exist_ok=True)
     now = dt.datetime.now(dt.UTC)
-
-    def key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
-        return key.private_bytes(serialization.Encoding.PEM,
-                                 serialization.PrivateFormat.TraditionalOpenSSL,
-                                 serialization.NoEncryption())
-
-    def name(cn: str, org: str | None = None) -> x509.Name:
-        attrs = [x509.NameAttribute(NameOID.COMMON_NAME, cn)]
-        if org:
-            attrs.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, org))
-        return x509.Name(attrs)
-
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_cert = (x509.CertificateBuilder().subject_name(name("smartwatch-local-ca"))
-               .issuer_name(name("smartwatch-local-ca")).public_key(ca_key.public_key())
-               .serial_number(x509.random_serial_number())
-               .not_valid_before(now - dt.timedelta(minutes=5))
-               .not_valid_after(now + dt.timedelta(days=3650))
-               .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-               .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True,
-                                            crl_sign=True, content_commitment=False,
-                                            key_encipherment=False, data_encipherment=False,
-                                            key_agreement=False, encipher_only=False,
-                                            decipher_only=False), critical=True)
-               .sign(ca_key, hashes.SHA256()))
-
-    def issue(stem: str, subject: x509.Name, usage: x509.ObjectIdentifier,
-              sans: list[x509.GeneralName] | None = None) -> None:
-        key = ec.generate_private_key(ec.SECP256R1())
-        builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(ca_cert.subject)
-                   .public_key(key.public_key()).serial_number(x509.random_serial_number())
-                   .not_valid_before(now - dt.timedelta(minutes=5))
-                   .not_valid_after(now + dt.timedelta(days=3650))
-                   .add_extension(x509.ExtendedKeyUsage([usage]), critical=False))
-        if sans:
-            builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
-        cert = builder.sign(ca_key, hashes.SHA256())
-        (folder / f"{stem}.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-        (folder / f"{stem}.key").write_bytes(key_pem(key))
-        (folder / f"{stem}.key").chmod(0o600)
-
-    (folder / "ca.crt").write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
-    (folder / "ca.key").write_bytes(key_pem(ca_key))
-    (folder / "ca.key").chmod(0o600)
-    issue("apiserver", name("kube-apiserver"), ExtendedKeyUsageOID.SERVER_AUTH, [
+    ca = _ca(now)
+    (folder / "ca.crt").write_bytes(ca[1].public_bytes(serialization.Encoding.PEM))
+    _write_key(folder / "ca.key", ca[0])
+    _issue(folder, ca, "apiserver", _name("kube-apiserver"), ExtendedKeyUsageOID.SERVER_AUTH, now, [
         x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost"),
         x509.DNSName("kubernetes"), x509.DNSName("kubernetes.default"),
         x509.DNSName("kubernetes.default.svc")])
-    issue("admin", name(ADMIN_USER, "system:masters"), ExtendedKeyUsageOID.CLIENT_AUTH)
+    _issue(folder, ca, "admin", _name(ADMIN_USER, "system:masters"),
+           ExtendedKeyUsageOID.CLIENT_AUTH, now)
     sa_key = ec.generate_private_key(ec.SECP256R1())
-    (folder / "sa.key").write_bytes(key_pem(sa_key))
-    (folder / "sa.key").chmod(0o600)
+    _write_key(folder / "sa.key", sa_key)
     (folder / "sa.pub").write_bytes(sa_key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
-
-
-# Real third-party CRDs (spark-operator's, Strimzi's) for tests and benchmarks: this setting
-# names a folder of CRD folders; else ../shared/crds beside the checkout.
-THIRD_PARTY_CRDS_SETTING = "SMARTWATCH_THIRD_PARTY_CRDS"
-
-
-def third_party_crd_candidates(folder: str) -> list[Path]:
-    import os
-
-    found = []
-    if os.environ.get(THIRD_PARTY_CRDS_SETTING):
-        found.append(Path(os.environ[THIRD_PARTY_CRDS_SETTING]) / folder)
-    found.append(toolchain.REPO_ROOT.parent / "shared" / "crds" / folder)
-    return found
-
-
-def third_party_crds(folder: str) -> Path | None:
-    """The folder of `folder`'s CRD files (e.g. spark-operator-2.5.2), or None."""
-    return next((p for p in third_party_crd_candidates(folder)
-                 if p.is_dir() and any(p.glob("*.yaml"))), None)
-
-
-def apply_crds(api_client: Any, paths: list[Path], timeout: float = 60) -> None:
-    """Create or replace every CRD in the files, then wait until all are Established."""
-    import time
-
-    from kubernetes import client
-
-    ext = client.ApiextensionsV1Api(api_client)
-    names = []
-    for path in paths:
-        for doc in yaml.safe_load_all(path.read_text()):
-            if not doc or doc.get("kind") != "CustomResourceDefinition":
-                continue
-            name = doc["metadata"]["name"]
-            names.append(name)
-            try:
-                ext.create_custom_resource_definition(doc)
-            except client.ApiException as exc:
-                if exc.status != 409:
-                    raise
-                current = ext.read_custom_resource_definition(name)
-                assert current.metadata is not None
-                doc["metadata"]["resourceVersion"] = current.metadata.resource_version
-                ext.replace_custom_resource_definition(name, doc)
-    deadline = time.monotonic() + timeout
-    for name in names:
-        while True:
-            crd = ext.read_custom_resource_definition(name)
-            conds = {c.type: c.status for c in ((crd.status and crd.status.conditions) or [])}
-            if conds.get("Established") == "True":
-                break
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"CRD {name} never became Established")
-            time.sleep(0.2)

@@ -7,6 +7,7 @@ records what runs (pid, ports, addresses). Each start is recorded as soon as it 
 
 from __future__ import annotations
 
+import os
 import signal
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from smartwatch.stack.kafka import Kafka
 from smartwatch.stack.kube import Etcd, KubeApiserver
 from smartwatch.stack.postgres import Postgres
 from smartwatch.stack.process import alive, leftovers, load_record, save_record, stop
+from smartwatch.toolchain import REPO_ROOT
 
 COMPONENTS = ("postgres", "kafka", "etcd", "kube-apiserver", "api")
 # Components another one needs, started first when it is asked for.
@@ -25,10 +27,16 @@ NEEDS = {"kube-apiserver": ("etcd",), "api": ("postgres", "kafka")}
 STOP_SIGNAL = {"postgres": signal.SIGINT}  # Postgres: fast shutdown
 
 
+def default_state_dir() -> Path:
+    """The local stack's state folder: SMARTWATCH_STATE_DIR, else `.stack/dev` in the checkout.
+    A setting of the dev tooling only: nothing that runs in a pod has a state folder."""
+    return Path(os.environ.get("SMARTWATCH_STATE_DIR") or REPO_ROOT / ".stack" / "dev")
+
+
 class Stack:
     def __init__(self, settings: Settings, state_dir: str | Path | None = None) -> None:
         self.settings = settings
-        self.state = Path(state_dir or settings.state_dir).resolve()
+        self.state = Path(state_dir or default_state_dir()).resolve()
         self.file = self.state / "stack.json"
         self._components: dict[str, Any] = {
             "postgres": Postgres(self.state),

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from smartwatch.aggregates import query
 from smartwatch.api.deps import StateDep, _bearer
+from smartwatch.periods import GranularityName
 
 router = APIRouter(prefix="/v1/users", tags=["aggregates"])
 
@@ -19,7 +20,7 @@ router = APIRouter(prefix="/v1/users", tags=["aggregates"])
                                                             "figures")
 async def user_aggregates(
     request: Request, state: StateDep, user_id: str,
-    granularity: Literal["daily", "weekly", "monthly"],
+    granularity: GranularityName,
     start: Annotated[dt.date | None, Query(alias="from", description="first period start")] = None,
     end: Annotated[dt.date | None, Query(alias="to", description="last period start")] = None,
 ) -> dict[str, Any]:

@@ -1,0 +1,81 @@
+"""The `smartwatch` command: one module of this package per command group.
+
+Each group module has `register(sub)`, which adds its sub-parser (its sub-commands, their
+options and an example each) and sets its handlers. Building the parser imports no group's
+dependencies: kopf, httpx, uvicorn, pyspark, the jobs, the operator, the simulator and the
+local stack are imported inside the handler that needs them, so `smartwatch land --help`, and
+the Spark driver (jobs/smartwatch_jobs/submit.py calls `main`), load none of them. Options
+shared by several commands are declared once, in `options`. Filling settings from the local
+stack is `local`'s business alone.
+
+argparse rather than click or typer: it adds no dependency (the Spark image and the pods carry
+the CLI too), and lazy imports are plain with it, since a handler is just a function called
+after parsing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from smartwatch.cli import (
+    aggregate,
+    api,
+    cluster,
+    compact,
+    db,
+    events,
+    land,
+    operator_cmd,
+    query,
+    registry,
+    simulate,
+    stack,
+)
+from smartwatch.cli.options import Formatter, epilog
+
+#: In the order `smartwatch --help` lists them.
+GROUPS = (stack, cluster, api, db, registry, land, aggregate, compact, query, operator_cmd,
+          events, simulate)
+
+DESCRIPTION = """\
+The smart-watch pipeline: the local stack and kind cluster, the ingest API, the Spark
+jobs, the operator and the simulator. Settings come from SMARTWATCH_* variables; the
+local commands take the ones missing from the local stack and say so on stderr."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="smartwatch", description=DESCRIPTION,
+        epilog=epilog(["smartwatch stack up --detach", "smartwatch simulate --devices 20",
+                       "smartwatch land --available-now",
+                       "smartwatch aggregate --granularity daily --dirty",
+                       "smartwatch <command> --help"]),
+        formatter_class=Formatter)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for group in GROUPS:
+        group.register(sub)
+    return parser
+
+
+def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The command line, parsed. A command with `takes_rest` (the operator's) parses the rest
+    of its line itself; any other leaves nothing unparsed."""
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    if rest and not getattr(args, "takes_rest", False):
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    args.rest = rest
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse(argv)
+    try:
+        return int(args.func(args))
+    except (RuntimeError, TimeoutError) as exc:
+        from smartwatch.toolchain import ToolMissing  # a set-up tool is missing: exit 2
+
+        print(f"smartwatch: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, ToolMissing) else 1

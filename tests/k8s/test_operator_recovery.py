@@ -1,0 +1,87 @@
+"""The operator recovering: failed windows retried with backoff, an invalid spec reported and
+fixed, replicas sharing the work through a kopf peering (against the real kube-apiserver)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.k8s.operator_env import (
+    JUNE,
+    Clock,
+    _condition,
+    _records,
+    _started,
+    _status,
+    stays,
+    wait_for,
+)
+
+pytestmark = pytest.mark.k8s
+
+
+def test_failed_windows_are_retried_with_backoff_and_status_follows(cluster, operator):
+    clock = Clock(JUNE)
+    with operator(clock):
+        cluster.create_schedule("daily", retry={"limit": 2, "backoffSeconds": 60})
+        _started(cluster, "daily")
+        clock.set("2026-06-01T00:31:00+00:00")
+        wait_for("the run", lambda: "daily-s20260531" in cluster.runs())
+        cluster.finish("daily-s20260531", "FAILED", "driver OOM")
+        record = wait_for("retrying", lambda: (r := _records(cluster, "daily")
+                                               .get("s:2026-05-31")) and
+                          r["state"] == "Retrying" and r)
+        assert record["nextAttemptTime"] == "2026-06-01T00:32:00Z"
+        failing = _condition(cluster, "daily", "Failing")
+        assert (failing["status"], failing["reason"]) == ("True", "Retrying")
+        assert _status(cluster, "daily")["recentFailures"][-1]["message"] == "driver OOM"
+        stays("no retry before the backoff", lambda: len(cluster.runs()) == 1, 1.0)
+        clock.set("2026-06-01T00:32:01+00:00")
+        wait_for("the first retry", lambda: "daily-s20260531-r1" in cluster.runs())
+        cluster.finish("daily-s20260531-r1", "FAILED", "driver OOM")
+        record = wait_for("retrying again", lambda: (r := _records(cluster, "daily")
+                                                     .get("s:2026-05-31")) and
+                          r.get("failures") == 2 and r)
+        assert record["nextAttemptTime"] == "2026-06-01T00:34:01Z"  # twice the backoff
+        clock.set("2026-06-01T00:34:02+00:00")
+        wait_for("the second retry", lambda: "daily-s20260531-r2" in cluster.runs())
+        cluster.finish("daily-s20260531-r2", "COMPLETED")
+        wait_for("succeeded", lambda: _status(cluster, "daily").get("lastSuccessfulWindow")
+                 == "2026-05-31")
+        wait_for("not failing", lambda: _condition(cluster, "daily", "Failing")
+                 .get("status") == "False")
+        events = cluster.events("daily")
+        assert sum(1 for e in events if e[1] == "RunFailed") == 2
+        assert ("Normal", "RunSucceeded", "daily-s20260531-r2 computed window 2026-05-31") in events
+
+
+def test_an_invalid_spec_is_reported_and_recovers_when_fixed(cluster, operator):
+    clock = Clock(JUNE)
+    with operator(clock):
+        cluster.create_schedule("daily", schedule="75 2 * * *")  # the form passes the server
+        ready = wait_for("Ready false", lambda: (c := _condition(cluster, "daily", "Ready"))
+                         and c["status"] == "False" and c)
+        assert ready["reason"] == "InvalidSpec" and "minute" in ready["message"]
+        assert any(e[1] == "InvalidSpec" for e in cluster.events("daily"))
+        cluster.patch_schedule("daily", {"spec": {"schedule": "30 2 * * *"}})
+        wait_for("Ready true", lambda: _condition(cluster, "daily", "Ready")
+                 .get("status") == "True")
+        clock.set("2026-06-01T00:31:00+00:00")
+        wait_for("the run", lambda: list(cluster.runs()) == ["daily-s20260531"])
+
+
+def test_replicas_share_the_work_through_a_kopf_peering(cluster, operator, kube_client):
+    from smartwatch.stack.crds import apply_crds
+    from smartwatch.toolchain import REPO_ROOT
+
+    apply_crds(kube_client, [REPO_ROOT / "manifests" / "operator" / "peering.yaml"])
+    cluster.custom.create_namespaced_custom_object("kopf.dev", "v1", cluster.ns, "kopfpeerings", {
+        "apiVersion": "kopf.dev/v1", "kind": "KopfPeering", "metadata": {"name": "ops"}})
+    clock = Clock(JUNE)
+    with operator(clock, peering="ops"):
+        cluster.create_schedule("daily")
+        _started(cluster, "daily")
+        peering = cluster.custom.get_namespaced_custom_object("kopf.dev", "v1", cluster.ns,
+                                                              "kopfpeerings", "ops")
+        assert peering.get("status"), "the operator did not announce itself in the peering"
+        clock.set("2026-06-01T00:31:00+00:00")
+        wait_for("the run", lambda: list(cluster.runs()) == ["daily-s20260531"])
