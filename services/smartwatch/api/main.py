@@ -18,28 +18,27 @@ from smartwatch.registry import Registry
 from smartwatch.settings import Settings, get_settings
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, producer: EventProducer | None = None,
+               registry: Registry | None = None) -> FastAPI:
+    """The app. Its lifespan connects to Kafka and Postgres (migrating the schema first),
+    unless a `producer` and a `registry` are given: in-process tests hand in fakes."""
     settings = settings or get_settings()
-    if not settings.kafka_bootstrap:
+    if producer is None and not settings.kafka_bootstrap:
         raise RuntimeError("SMARTWATCH_KAFKA_BOOTSTRAP is required by the API")
-    if not settings.postgres_dsn:
+    if registry is None and not settings.postgres_dsn:
         raise RuntimeError("SMARTWATCH_POSTGRES_DSN is required by the API (device registry)")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        assert settings.postgres_dsn and settings.kafka_bootstrap
-        migrate(settings.postgres_dsn)
-        producer = EventProducer(settings.kafka_bootstrap, compression=settings.kafka_compression,
-                                 timeout=settings.produce_timeout_seconds,
-                                 linger_ms=settings.kafka_linger_ms)
-        registry = Registry(settings.postgres_dsn)
-        await producer.start()
-        app.state.smartwatch = AppState(settings, producer, registry, Metrics())
+        reg = registry if registry is not None else _registry(settings)
+        prod = producer if producer is not None else _producer(settings)
+        await prod.start()
+        app.state.smartwatch = AppState(settings, prod, reg, Metrics())
         try:
             yield
         finally:
-            await producer.stop()
-            registry.close()
+            await prod.stop()
+            reg.close()
 
     app = FastAPI(title="smartwatch ingest API", version=__version__, lifespan=lifespan,
                   description="Readings from watches into Kafka. See docs/api.md.")
@@ -49,6 +48,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(users.router)
     app.include_router(health.router)
     return app
+
+
+def _registry(settings: Settings) -> Registry:
+    assert settings.postgres_dsn
+    migrate(settings.postgres_dsn)
+    return Registry(settings.postgres_dsn)
+
+
+def _producer(settings: Settings) -> EventProducer:
+    assert settings.kafka_bootstrap
+    return EventProducer(settings.kafka_bootstrap, compression=settings.kafka_compression,
+                         timeout=settings.produce_timeout_seconds,
+                         linger_ms=settings.kafka_linger_ms)
 
 
 def app_from_environment() -> FastAPI:

@@ -28,13 +28,14 @@ from smartwatch.periods import (
     one_period,
     parse_label,
 )
+from smartwatch.toolchain import REPO_ROOT
 
 pytestmark = pytest.mark.unit
 D = date
 BERLIN = ZoneInfo("Europe/Berlin")
 TOKYO = ZoneInfo("Asia/Tokyo")
 NEW_YORK = ZoneInfo("America/New_York")
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = REPO_ROOT
 
 
 # --- windows of several periods: alignment and merging (the job's) -----------------------------
