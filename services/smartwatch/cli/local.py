@@ -37,9 +37,14 @@ def _given(settings: Settings, name: str) -> bool:
 
 
 def stack_status(settings: Settings, state_dir: str | None) -> dict[str, Any]:
+    """The local stack's status; nothing but its folder where no stack was ever started there
+    (no record): then no setting is taken from it, and the command names what is missing."""
     from smartwatch.stack import Stack
 
-    return Stack(settings, state_dir).status()
+    stack = Stack(settings, state_dir)
+    if not stack.file.exists():
+        return {"state_dir": str(stack.state)}
+    return stack.status()
 
 
 def report(taken: Sequence[str], state: str) -> None:

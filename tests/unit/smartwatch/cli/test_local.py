@@ -135,3 +135,14 @@ def test_spark_settings_come_from_the_set_up_cache_unless_given(monkeypatch) -> 
     monkeypatch.setattr(spark, "submitted", lambda: True)
     monkeypatch.setattr(toolchain, "spark_jars", lambda: pytest.fail("the cache was asked"))
     assert local.spark_settings(Settings(spark_jars=[])).spark_jars == []
+
+
+def test_a_folder_where_no_stack_ever_ran_gives_nothing(tmp_path, capsys) -> None:
+    """No record of a stack: no lake, quarantine or checkpoint paths invented under it."""
+    from smartwatch.settings import Settings
+
+    given = Settings(kafka_bootstrap=None, postgres_dsn=None, lake_uri=None, checkpoint_uri=None)
+    got = local.settings_for(("lake_uri", "checkpoint_uri", "kafka_bootstrap"), str(tmp_path / "none"),
+                             given)
+    assert (got.lake_uri, got.checkpoint_uri, got.kafka_bootstrap) == (None, None, None)
+    assert capsys.readouterr().err == ""
