@@ -50,12 +50,12 @@ def test_packaged_chart_carries_the_crd_itself(tmp_path: Path) -> None:
                     "kopfpeerings.kopf.dev"}
 
 
-def test_kopf_peering_crds_are_those_of_the_manifests() -> None:
-    def crds(path: Path) -> list[dict]:
-        return [d for d in yaml.safe_load_all(path.read_text())
-                if d and d["kind"] == "CustomResourceDefinition"]
-
-    assert crds(CHART / "crds" / "kopf-peerings.kopf.dev.yaml") == crds(OPERATOR_MANIFESTS / "peering.yaml")
+def test_the_chart_ships_the_crds_of_the_manifests_and_no_others() -> None:
+    """One copy of each CRD: the chart's crds/ links to manifests/crds/."""
+    manifests = REPO_ROOT / "manifests" / "crds"
+    shipped = sorted(CHART.joinpath("crds").iterdir())
+    assert [p.name for p in shipped] == sorted(p.name for p in manifests.glob("*.yaml"))
+    assert all(p.resolve() == (manifests / p.name).resolve() for p in shipped)
 
 
 def test_operator_rbac_and_command_match_the_manifests() -> None:

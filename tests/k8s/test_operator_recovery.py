@@ -73,7 +73,7 @@ def test_replicas_share_the_work_through_a_kopf_peering(cluster, operator, kube_
     from smartwatch.stack.crds import apply_crds
     from smartwatch.toolchain import REPO_ROOT
 
-    apply_crds(kube_client, [REPO_ROOT / "manifests" / "operator" / "peering.yaml"])
+    apply_crds(kube_client, [REPO_ROOT / "manifests" / "crds" / "kopf-peerings.kopf.dev.yaml"])
     cluster.custom.create_namespaced_custom_object("kopf.dev", "v1", cluster.ns, "kopfpeerings", {
         "apiVersion": "kopf.dev/v1", "kind": "KopfPeering", "metadata": {"name": "ops"}})
     clock = Clock(JUNE)
