@@ -1,19 +1,35 @@
-# syntax=docker/dockerfile:1
-# The `smartwatch` image: the project's Python package (API, operator, CLI) on python:slim,
-# installed from uv.lock, run as uid 10001. Entrypoint `smartwatch`: the chart runs
-# `smartwatch api` and `smartwatch operator --in-cluster ...`.
+# The `smartwatch` image: the project's Python package (API, operator, CLI), installed from
+# uv.lock, run as uid 10001. Entrypoint `smartwatch`: the chart runs `smartwatch api` and
+# `smartwatch operator --in-cluster ...`.
 #
 # Build from the repository root (skaffold.yaml does):
 #   docker build -f build/images/smartwatch.Dockerfile -t smartwatch .
-# The build args' defaults equal versions.env (tests/unit/test_versions.py checks them).
-# pyspark is left out: the Spark jobs run in the smartwatch-spark image.
+# BASE is the base image: Python's public slim image by default; any Debian base of the same
+# release works too (where no image can be pulled, the Debian base that make setup builds by
+# debootstrap): Python then comes from Debian's packages. The build args' defaults equal
+# versions.env (tests/unit/test_versions.py checks them). No BuildKit-only syntax, so the
+# classic builder builds it too. pyspark is left out: the Spark jobs run in the
+# smartwatch-spark image.
 
 ARG PYTHON_VERSION=3.11
+ARG BASE=python:${PYTHON_VERSION}-slim
+# The build stage's base: BASE itself unless the builder hands another (the dev tooling hands
+# BASE plus the building host's trust store, for hosts behind a TLS-inspecting proxy); the
+# final image is always on BASE.
+ARG BUILD_BASE=${BASE}
 
-FROM python:${PYTHON_VERSION}-slim AS build
+FROM ${BUILD_BASE} AS build
+ARG PYTHON_VERSION
 ARG UV_VERSION=0.13.8
-# uv from PyPI, as build/setup.sh installs it.
-RUN pip install --no-cache-dir --disable-pip-version-check "uv==${UV_VERSION}"
+# Python from Debian's packages where the base has none; uv from PyPI, as build/setup.sh
+# installs it.
+RUN if ! command -v "python${PYTHON_VERSION}" >/dev/null; then \
+      apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+        "python${PYTHON_VERSION}" "python${PYTHON_VERSION}-venv" ca-certificates \
+      && rm -rf /var/lib/apt/lists/*; \
+    fi \
+ && "python${PYTHON_VERSION}" -m venv /opt/uv \
+ && /opt/uv/bin/pip install --no-cache-dir --disable-pip-version-check "uv==${UV_VERSION}"
 ENV UV_PROJECT_ENVIRONMENT=/opt/smartwatch/venv \
     UV_PYTHON_DOWNLOADS=never \
     UV_COMPILE_BYTECODE=1 \
@@ -22,16 +38,22 @@ ENV UV_PROJECT_ENVIRONMENT=/opt/smartwatch/venv \
 WORKDIR /src
 # Third-party packages first (a layer that changes only with the lock), then the project.
 COPY pyproject.toml uv.lock README.md ./
-RUN uv sync --frozen --no-dev --no-install-project \
+RUN /opt/uv/bin/uv sync --frozen --no-dev --no-install-project --python "python${PYTHON_VERSION}" \
       --no-install-package pyspark --no-install-package py4j
 COPY services services
 COPY jobs jobs
 COPY operator operator
-RUN uv sync --frozen --no-dev --no-editable \
+RUN /opt/uv/bin/uv sync --frozen --no-dev --no-editable --python "python${PYTHON_VERSION}" \
       --no-install-package pyspark --no-install-package py4j
 
-FROM python:${PYTHON_VERSION}-slim
-RUN groupadd --system --gid 10001 smartwatch \
+FROM ${BASE}
+ARG PYTHON_VERSION
+RUN if ! command -v "python${PYTHON_VERSION}" >/dev/null; then \
+      apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+        "python${PYTHON_VERSION}" ca-certificates \
+      && rm -rf /var/lib/apt/lists/*; \
+    fi \
+ && groupadd --system --gid 10001 smartwatch \
  && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
       --shell /usr/sbin/nologin smartwatch
 COPY --from=build /opt/smartwatch/venv /opt/smartwatch/venv

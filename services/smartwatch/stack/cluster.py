@@ -137,8 +137,14 @@ class Cluster:
 
     def docker(self, *args: str, check: bool = True, timeout: float = 300,
                **kw: Any) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["docker", *args], env=docker_env(self.docker_host()), text=True,
-                              capture_output=True, check=check, timeout=timeout, **kw)
+        """docker on this cluster's engine; with `check`, a failure raises naming the command
+        and the end of what docker printed."""
+        done = subprocess.run(["docker", *args], env=docker_env(self.docker_host()), text=True,
+                              capture_output=True, timeout=timeout, **kw)
+        if check and done.returncode != 0:
+            raise RuntimeError(f"docker {' '.join(args[:2])} failed ({done.returncode}):\n"
+                               f"{(done.stdout + done.stderr)[-3000:]}")
+        return done
 
     @staticmethod
     def node_image(private: bool) -> tuple[str, bool]:
