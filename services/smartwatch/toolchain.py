@@ -160,9 +160,10 @@ def spark_settings() -> dict[str, object]:
 def spark_settings_env() -> str:
     """The jars and the Java of spark_settings() as SMARTWATCH_* shell assignments (used by
     build/setup.sh for the ahead-of-time training run, which writes the cache itself)."""
-    java_home = spark_java_home()
-    pairs = {"SMARTWATCH_SPARK_JARS": ",".join(str(p) for p in spark_jars()),
-             "SMARTWATCH_SPARK_JAVA_HOME": str(java_home) if java_home else ""}
+    values = spark_settings()
+    jars: list[Path] = values["spark_jars"]  # type: ignore[assignment]
+    pairs = {"SMARTWATCH_SPARK_JARS": ",".join(str(p) for p in jars),
+             "SMARTWATCH_SPARK_JAVA_HOME": str(values["spark_java_home"] or "")}
     return "\n".join(f"{k}={shlex.quote(v)}" for k, v in pairs.items() if v)
 
 

@@ -43,10 +43,7 @@ KIND_LABEL = "io.x-k8s.kind.cluster"
 def wants_local_images() -> bool:
     """Whether the kind tier here uses the node image built from build/kind/ (so that
     `make setup` builds it)."""
-    choice = os.environ.get(NODE_IMAGE_SETTING, "").strip()
-    if choice:
-        return choice == "local"
-    return not answers(None)
+    return Cluster.node_image(private=not answers(None))[1]
 
 
 def missing() -> str | None:
@@ -58,16 +55,13 @@ def missing() -> str | None:
         return str(exc)
     if shutil.which("docker") is None:
         return "no docker command: run `make setup` (as root it installs Debian's docker.io)"
-    if answers(None):
-        if os.environ.get(NODE_IMAGE_SETTING, "").strip() == "local" and \
-                not Path(toolchain.kind_images()["node_archive"]).exists():
-            return f"{NODE_IMAGE_SETTING}=local, but the local node image is not built: run `make setup`"
-        return None
-    if os.geteuid() != 0 or shutil.which("dockerd") is None:
+    engine_answers = answers(None)
+    if not engine_answers and (os.geteuid() != 0 or shutil.which("dockerd") is None):
         return "no Docker engine answers, and a private one needs root and dockerd"
-    choice = os.environ.get(NODE_IMAGE_SETTING, "").strip() or "local"
-    if choice == "local" and not Path(toolchain.kind_images()["node_archive"]).exists():
-        return "the local kind node image is not built: run `make setup` as root"
+    _, local = Cluster.node_image(private=not engine_answers)
+    if local and not Path(toolchain.kind_images()["node_archive"]).exists():
+        return ("the local kind node image is not built: run `make setup`"
+                + ("" if engine_answers else " as root"))
     return None
 
 

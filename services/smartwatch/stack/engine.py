@@ -21,7 +21,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -156,7 +155,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         engine.stop(report=lambda line: print(line, file=sys.stderr))
         if args.remove:
-            time.sleep(0.5)
             shutil.rmtree(engine.root, ignore_errors=True)
 
 
