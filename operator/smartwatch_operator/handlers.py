@@ -216,7 +216,10 @@ async def _schedule_loop(api: KubeApi, config: OperatorConfig, body: kopf.Body, 
             if config.metrics is not None:
                 config.metrics.observe(body["spec"].get("granularity", ""), result,
                                        time.perf_counter() - t0)
-        await stopped.wait(config.tick)
+        # A plain sleep, as kopf recommends for async daemons: its `await stopped.wait(t)`
+        # rests on asyncio.wait_for, which on Python 3.11 can turn the stop's cancellation into
+        # a TimeoutError that fails the operator's shutdown. The loop sees `stopped` each tick.
+        await asyncio.sleep(config.tick)
 
 
 def _changed(old: dict[str, Any], new: dict[str, Any]) -> bool:
