@@ -3,9 +3,11 @@
 #   kube-apiserver and kubectl (wrapper module on k8s.io/kubernetes), etcd (wrapper module on
 #   go.etcd.io/etcd/server/v3), helm and kind (go install); for the kind node image: kubelet,
 #   kubeadm and the control plane (same wrapper module), pause (C, from the release's module),
-#   containerd, runc, the CNI plugins, CoreDNS and local-path-provisioner.
+#   containerd, runc, the CNI plugins, CoreDNS and local-path-provisioner; SeaweedFS (the
+#   embedded object store's image) and helm-docs (the chart README).
 # Usage: build/go-tools.sh TOOL DEST_DIR
-#   (TOOL: kube | kube-node | pause | etcd | helm | kind | containerd | runc | cni | coredns | local-path)
+#   (TOOL: kube | kube-node | pause | etcd | helm | kind | containerd | runc | cni | coredns |
+#    local-path | seaweedfs | helm-docs)
 # Versions come from versions.env, which the caller has sourced.
 set -euo pipefail
 tool=$1 dest=$2
@@ -123,6 +125,20 @@ helm)
   ;;
 kind)
   GOBIN="$dest" go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kind@v$KIND_VERSION"
+  ;;
+seaweedfs)
+  # SeaweedFS's weed command. Its go.mod carries a replace line, which go install refuses: a
+  # wrapper module requires it and repeats its replace lines.
+  rm -rf "$work" && mkdir -p "$work" && cd "$work"
+  go mod init smartwatch.local/seaweedfs >/dev/null 2>&1
+  m=github.com/seaweedfs/seaweedfs
+  gomod=$(go mod download -json "$m@$SEAWEEDFS_REVISION" | sed -n 's/.*"GoMod": "\(.*\)",/\1/p')
+  { echo "require $m $SEAWEEDFS_REVISION"; grep '^replace .* => [^./]' "$gomod"; } >>go.mod
+  go get "$m/weed@$SEAWEEDFS_REVISION" >/dev/null 2>&1 || go get "$m/weed@$SEAWEEDFS_REVISION"
+  go build -trimpath -ldflags "-s -w" -o "$dest/weed" "$m/weed"
+  ;;
+helm-docs)
+  GOBIN="$dest" go install -trimpath -ldflags "-s -w" "github.com/norwoodj/helm-docs/cmd/helm-docs@v$HELM_DOCS_VERSION"
   ;;
 *) echo "unknown tool $tool" >&2; exit 2 ;;
 esac

@@ -141,6 +141,8 @@ helm_dir="$SMARTWATCH_CACHE/helm-$HELM_VERSION"
 step helm "'$helm_dir/helm' version --short | grep '^v$HELM_VERSION'" "build/go-tools.sh helm '$helm_dir'"
 kind_dir="$SMARTWATCH_CACHE/kind-$KIND_VERSION"
 step kind "'$kind_dir/kind' version | grep 'v$KIND_VERSION'" "build/go-tools.sh kind '$kind_dir'"
+helm_docs_dir="$SMARTWATCH_CACHE/helm-docs-$HELM_DOCS_VERSION"
+step helm-docs "test -x '$helm_docs_dir/helm-docs'" "build/go-tools.sh helm-docs '$helm_docs_dir'"
 
 # --- kind: a Docker engine and the node image with every image its cluster runs ---------------
 # Built only where the kind tier uses the local node image: no Docker engine answers (or
@@ -162,8 +164,13 @@ if "$venv/bin/python" -c 'import sys; from smartwatch.stack.cluster import wants
     step cni "test -x '$CNI_DIR/ptp' && test -x '$CNI_DIR/portmap'" "build/go-tools.sh cni '$CNI_DIR'"
     step coredns "'$COREDNS_DIR/coredns' -version | grep 'CoreDNS-$COREDNS_VERSION'" "build/go-tools.sh coredns '$COREDNS_DIR'"
     step local-path "test -x '$LOCAL_PATH_DIR/local-path-provisioner'" "build/go-tools.sh local-path '$LOCAL_PATH_DIR'"
+    # The embedded object store of the chart's kind values (the smartwatch-objectstore image).
+    seaweedfs_dir="$SMARTWATCH_CACHE/seaweedfs-$SEAWEEDFS_REVISION"
+    step seaweedfs "test -x '$seaweedfs_dir/weed'" "build/go-tools.sh seaweedfs '$seaweedfs_dir'"
     step kind-images "test -f '$KIND_IMAGES_DIR/node.tar' && test -f '$KIND_IMAGES_DIR/debian-base.tar'" \
       "'$venv/bin/python' -m smartwatch.stack.engine run --remove --root '$SMARTWATCH_CACHE/build/docker' -- build/kind/images.sh '$KIND_IMAGES_DIR'"
+    # Builds of other pins or build/kind files: the newest other one is kept, older ones go.
+    ls -dt "$SMARTWATCH_CACHE"/kind-images-v* 2>/dev/null | grep -vx "$KIND_IMAGES_DIR" | tail -n +2 | xargs -r rm -rf
   fi
 else
   printf 'setup: %-16s skipped (a Docker engine answers: the kind tier uses %s)\n' kind-images "$KIND_NODE_IMAGE"

@@ -20,7 +20,15 @@ rm -rf "$work" "$out.partial" && mkdir -p "$work" "$out.partial"
 # --- the Debian base ---------------------------------------------------------------------------
 rootfs="$work/rootfs"
 debootstrap --variant=minbase "$DEBIAN_SUITE" "$rootfs"
-rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/log/*.log
+rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/cache/apt/*.bin \
+  "$rootfs"/var/log/*.log
+# Slim: no documentation or translations now or from later installs, no download caches.
+install -m 0644 "$here/base/dpkg-slim" "$rootfs/etc/dpkg/dpkg.cfg.d/slim"
+install -m 0644 "$here/base/apt-clean" "$rootfs/etc/apt/apt.conf.d/docker-clean"
+find "$rootfs"/usr/share/doc -mindepth 1 -not -name copyright -not -type d -delete
+find "$rootfs"/usr/share/doc -mindepth 1 -type d -empty -delete
+rm -rf "$rootfs"/usr/share/man/* "$rootfs"/usr/share/info/* "$rootfs"/usr/share/groff/* "$rootfs"/usr/share/lintian/*
+find "$rootfs"/usr/share/locale -mindepth 1 -maxdepth 1 -not -name locale.alias -exec rm -rf {} +
 tar -C "$rootfs" --numeric-owner -c . | docker import --change 'CMD ["bash"]' - "$BASE_IMAGE"
 rm -rf "$rootfs"
 

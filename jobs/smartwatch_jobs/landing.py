@@ -16,7 +16,7 @@ import logging
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
@@ -41,6 +41,7 @@ class LandingConfig:
     dedup_watermark: str = "2 hours"
     max_offsets_per_trigger: int | None = None
     starting_offsets: str = "earliest"
+    kafka_options: dict[str, str] = field(default_factory=dict)  # security (Settings)
 
 
 # --- transformations (shared by batch tests and the stream) --------------------------------
@@ -171,7 +172,8 @@ def build_stream(spark: SparkSession, cfg: LandingConfig) -> DataFrame:
               .option("kafka.bootstrap.servers", cfg.bootstrap)
               .option("subscribe", cfg.topic)
               .option("startingOffsets", cfg.starting_offsets)
-              .option("failOnDataLoss", "true"))
+              .option("failOnDataLoss", "true")
+              .options(**cfg.kafka_options))
     if cfg.max_offsets_per_trigger:
         reader = reader.option("maxOffsetsPerTrigger", str(cfg.max_offsets_per_trigger))
     parsed = (parse(reader.load(), cfg.max_record_bytes).transform(dedup_key)

@@ -32,7 +32,8 @@ def land(settings: Settings, *, available_now: bool) -> int:
         checkpoint=str(settings.checkpoint_uri), postgres_dsn=settings.postgres_dsn,
         max_record_bytes=settings.landing_max_record_bytes,
         dedup_watermark=settings.landing_dedup_watermark,
-        max_offsets_per_trigger=settings.landing_max_offsets_per_trigger)
+        max_offsets_per_trigger=settings.landing_max_offsets_per_trigger,
+        kafka_options=settings.kafka_spark_options())
     try:
         landing.run(spark, cfg, available_now=available_now,
                     trigger_seconds=settings.landing_trigger_seconds)

@@ -6,7 +6,7 @@ import functools
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -41,6 +41,19 @@ class Settings(BaseSettings):
     kafka_linger_ms: int = Field(0, ge=0, description="How long the producer waits to fill a "
                                  "batch; a request's events already go as one batch a partition.")
     kafka_compression: str = Field("lz4", pattern="^(none|gzip|lz4|snappy|zstd)$")
+    # How the API and the landing job reach a Kafka that wants TLS or SASL (kafka.mode:
+    # external in the chart); the local stack and the embedded Kafka speak PLAINTEXT.
+    kafka_security_protocol: str = Field(
+        "PLAINTEXT", pattern="^(PLAINTEXT|SSL|SASL_PLAINTEXT|SASL_SSL)$",
+        description="Kafka's security protocol (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL).")
+    kafka_sasl_mechanism: str | None = Field(
+        None, pattern="^(PLAIN|SCRAM-SHA-256|SCRAM-SHA-512)$",
+        description="SASL mechanism of the SASL_* protocols.")
+    kafka_sasl_username: str | None = Field(None, description="SASL user name.")
+    kafka_sasl_password: SecretStr | None = Field(None, description="SASL password.")
+    kafka_ssl_ca_file: Path | None = Field(None, description="PEM file of the CAs that sign the "
+                                           "brokers' certificates (SSL, SASL_SSL); default: the "
+                                           "system's.")
 
     # --- Spark jobs ---
     spark_master: str = Field("local[*]", description="Spark master when none is given by "
@@ -79,6 +92,53 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @model_validator(mode="after")
+    def _kafka_sasl_complete(self) -> Settings:
+        if self.kafka_security_protocol.startswith("SASL_"):
+            missing = [f"SMARTWATCH_{name.upper()}" for name in
+                       ("kafka_sasl_mechanism", "kafka_sasl_username", "kafka_sasl_password")
+                       if getattr(self, name) is None]
+            if missing:
+                raise ValueError(f"SMARTWATCH_KAFKA_SECURITY_PROTOCOL="
+                                 f"{self.kafka_security_protocol} needs {', '.join(missing)}")
+        return self
+
+    def kafka_client_options(self) -> dict[str, object]:
+        """The security options of an aiokafka client."""
+        options: dict[str, object] = {"security_protocol": self.kafka_security_protocol}
+        if self.kafka_security_protocol.endswith("SSL"):
+            import ssl
+
+            options["ssl_context"] = ssl.create_default_context(
+                cafile=str(self.kafka_ssl_ca_file) if self.kafka_ssl_ca_file else None)
+        if self.kafka_security_protocol.startswith("SASL_"):
+            assert self.kafka_sasl_password is not None
+            options.update(sasl_mechanism=self.kafka_sasl_mechanism,
+                           sasl_plain_username=self.kafka_sasl_username,
+                           sasl_plain_password=self.kafka_sasl_password.get_secret_value())
+        return options
+
+    def kafka_spark_options(self) -> dict[str, str]:
+        """The same, as options of Spark's Kafka source (`kafka.`-prefixed client settings)."""
+        options = {"kafka.security.protocol": self.kafka_security_protocol}
+        if self.kafka_security_protocol.endswith("SSL") and self.kafka_ssl_ca_file:
+            options["kafka.ssl.truststore.type"] = "PEM"
+            options["kafka.ssl.truststore.location"] = str(self.kafka_ssl_ca_file)
+        if self.kafka_security_protocol.startswith("SASL_"):
+            assert self.kafka_sasl_password is not None and self.kafka_sasl_username is not None
+            module = ("org.apache.kafka.common.security.plain.PlainLoginModule"
+                      if self.kafka_sasl_mechanism == "PLAIN" else
+                      "org.apache.kafka.common.security.scram.ScramLoginModule")
+
+            def quoted(text: str) -> str:
+                return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+            options["kafka.sasl.mechanism"] = str(self.kafka_sasl_mechanism)
+            options["kafka.sasl.jaas.config"] = (
+                f"{module} required username={quoted(self.kafka_sasl_username)} "
+                f"password={quoted(self.kafka_sasl_password.get_secret_value())};")
+        return options
 
     def admin_secret(self) -> str | None:
         if self.admin_token is not None:

@@ -198,10 +198,18 @@ def tool_dirs() -> dict[str, Path]:
     }
 
 
+#: The pins the kind images are made of (build/kind/images.sh and the programs of tool_dirs).
+KIND_IMAGE_PINS = ("KUBERNETES_VERSION", "ETCD_VERSION", "DEBIAN_SUITE", "CONTAINERD_VERSION",
+                   "RUNC_VERSION", "CNI_PLUGINS_VERSION", "COREDNS_VERSION",
+                   "LOCAL_PATH_PROVISIONER_VERSION")
+
+
 @functools.cache
 def kind_images_key() -> str:
-    """What the local kind images are made of: the pinned versions and build/kind/, hashed."""
-    digest = hashlib.sha256((REPO_ROOT / "versions.env").read_bytes())
+    """What the local kind images are made of: their pins and build/kind/, hashed (other pins
+    of versions.env leave them as they are)."""
+    v = versions()
+    digest = hashlib.sha256("".join(f"{k}={v[k]}\n" for k in KIND_IMAGE_PINS).encode())
     folder = REPO_ROOT / "build" / "kind"
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         digest.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes())

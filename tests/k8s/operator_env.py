@@ -18,7 +18,7 @@ import pytest
 GROUP, VERSION, PLURAL = "smartwatch.dev", "v1alpha1", "aggregationschedules"
 SPARK = ("sparkoperator.k8s.io", "v1beta2")
 UTC = dt.UTC
-IMAGE = "apache/spark:4.2.0-scala2.13-java17-python3-ubuntu"
+IMAGE = "smartwatch-spark:0.1.0"
 
 
 

@@ -24,10 +24,24 @@ def test_pyspark_matches_spark_version() -> None:
     assert _locked("pyspark") == v["SPARK_VERSION"]
 
 
-def test_spark_image_is_the_same_spark_and_scala() -> None:
+def test_spark_image_is_the_projects_at_its_version() -> None:
     v = versions()
-    tag = v["SPARK_IMAGE"].rsplit(":", 1)[1]
-    assert tag.startswith(f"{v['SPARK_VERSION']}-scala{v['SCALA_BINARY_VERSION']}")
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert v["SPARK_IMAGE"] == f"smartwatch-spark:{project}"
+
+
+def test_hadoop_aws_matches_the_hadoop_pyspark_ships() -> None:
+    """hadoop-aws must be the release of the hadoop-client jars Spark runs on: the pin is
+    checked against pyspark's own dependency list (its installed jars when present)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("pyspark")
+    if spec is None or spec.origin is None:
+        pytest.skip("pyspark is not installed")
+    from pathlib import Path
+
+    jars = {p.name for p in (Path(spec.origin).parent / "jars").glob("hadoop-client-api-*.jar")}
+    assert jars == {f"hadoop-client-api-{versions()['HADOOP_VERSION']}.jar"}
 
 
 def test_kind_node_image_is_the_kubernetes_release() -> None:
@@ -66,8 +80,10 @@ def _build_args(dockerfile: str) -> dict[str, list[str]]:
 
 @pytest.mark.parametrize(("dockerfile", "pinned"), [
     ("smartwatch.Dockerfile", {"PYTHON_VERSION", "UV_VERSION"}),
-    ("smartwatch-spark.Dockerfile", {"SPARK_IMAGE", "SPARK_VERSION", "SCALA_BINARY_VERSION",
-                                     "POSTGRES_JDBC_VERSION", "PYTHON_VERSION", "UV_VERSION"}),
+    ("smartwatch-spark.Dockerfile", {"SPARK_VERSION", "PYTHON_VERSION", "UV_VERSION"}),
+    ("smartwatch-postgres.Dockerfile", {"POSTGRES_MAJOR"}),
+    ("smartwatch-kafka.Dockerfile", set()),
+    ("smartwatch-objectstore.Dockerfile", set()),
 ])
 def test_dockerfile_build_args_default_to_the_pins(dockerfile: str, pinned: set[str]) -> None:
     v = versions()
@@ -76,6 +92,10 @@ def test_dockerfile_build_args_default_to_the_pins(dockerfile: str, pinned: set[
     for name, defaults in args.items():
         if name in v:
             assert set(defaults) == {v[name]}, f"{dockerfile}: ARG {name}={defaults} != versions.env"
+    if "JAVA_RELEASE" in args:
+        assert set(args["JAVA_RELEASE"]) <= set(v["SPARK_JAVA_RELEASES"].split(","))
+    if dockerfile != "smartwatch.Dockerfile":  # Debian bases of the pinned release
+        assert args["BASE"] == [f"debian:{v['DEBIAN_SUITE']}-slim"]
 
 
 def test_chart_defaults_are_the_pins() -> None:
@@ -83,5 +103,8 @@ def test_chart_defaults_are_the_pins() -> None:
     values = yaml.safe_load((REPO_ROOT / "charts" / "smartwatch" / "values.yaml").read_text())
     assert str(values["kafka"]["version"]) == v["KAFKA_VERSION"]
     assert str(values["spark"]["version"]) == v["SPARK_VERSION"]
-    assert values["postgres"]["embedded"]["image"]["repository"] == "postgres"
-    assert str(values["postgres"]["embedded"]["image"]["tag"]) == v["POSTGRES_MAJOR"]
+    # The embedded dependencies are the project's images at the chart's appVersion; their
+    # pins are the Dockerfiles' build args (above).
+    for image in (values["postgres"]["embedded"]["image"], values["kafka"]["embedded"]["image"],
+                  values["objectStore"]["embedded"]["image"]):
+        assert image["repository"].startswith("smartwatch-") and image["tag"] == ""

@@ -60,7 +60,8 @@ def _producer(settings: Settings) -> EventProducer:
     assert settings.kafka_bootstrap
     return EventProducer(settings.kafka_bootstrap, compression=settings.kafka_compression,
                          timeout=settings.produce_timeout_seconds,
-                         linger_ms=settings.kafka_linger_ms)
+                         linger_ms=settings.kafka_linger_ms,
+                         client_options=settings.kafka_client_options())
 
 
 def app_from_environment() -> FastAPI:

@@ -26,8 +26,9 @@ class KafkaUnavailable(Exception):
 
 class EventProducer:
     def __init__(self, bootstrap: str, *, compression: str, timeout: float,
-                 linger_ms: int = 0) -> None:
+                 linger_ms: int = 0, client_options: dict[str, object] | None = None) -> None:
         self.bootstrap = bootstrap
+        self.client_options = client_options or {}
         self.linger_ms = linger_ms
         self.compression = None if compression == "none" else compression
         self.timeout = timeout
@@ -44,7 +45,7 @@ class EventProducer:
                     bootstrap_servers=self.bootstrap, acks="all", enable_idempotence=True,
                     compression_type=self.compression, linger_ms=self.linger_ms,
                     max_batch_size=512 * 1024, max_request_size=8 * 1024 * 1024,
-                    request_timeout_ms=int(self.timeout * 1000))
+                    request_timeout_ms=int(self.timeout * 1000), **self.client_options)
                 try:
                     await producer.start()
                 except BaseException:

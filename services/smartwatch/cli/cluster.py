@@ -1,4 +1,5 @@
-"""`smartwatch cluster up|down|status|leftovers`: the checkout's kind cluster (dev tooling)."""
+"""`smartwatch cluster up|down|status|leftovers|images|install|uninstall`: the checkout's kind
+cluster and the chart on it (dev tooling)."""
 
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         sub, "cluster", help="run the checkout's kind cluster (dev tooling)",
         description="A kind cluster of the state folder, on a private Docker engine where none\n"
                     "answers (docs/kind.md).",
-        examples=["smartwatch cluster up", "smartwatch cluster status --json",
-                  "smartwatch cluster down"])
+        examples=["smartwatch cluster up", "smartwatch cluster install",
+                  "smartwatch cluster status --json", "smartwatch cluster down"])
     actions = subcommands(group)
     add_command(actions, "up", parents=[STATE_DIR],
                 help="create the cluster (and a private Docker engine where none answers), "
@@ -32,6 +33,31 @@ def register(sub: argparse._SubParsersAction) -> None:
                 help="list containers, networks, engine processes and mounts still there "
                      "(exit 1 if any)",
                 examples=["smartwatch cluster leftovers"]).set_defaults(func=cmd_leftovers)
+    add_command(actions, "images", parents=[STATE_DIR],
+                help="build the project's images (or take them from the cache) and load them "
+                     "into the cluster",
+                examples=["smartwatch cluster images"]).set_defaults(func=cmd_images)
+    install = add_command(
+        actions, "install", parents=[STATE_DIR],
+        help="bring the cluster up if needed, load the images, install the chart with "
+             "charts/smartwatch/ci/kind.yaml and wait until it is Ready",
+        examples=["smartwatch cluster install",
+                  "smartwatch cluster install --set api.replicas=1"])
+    install.add_argument("--release", default="smartwatch", help="release name (smartwatch)")
+    install.add_argument("--namespace", default="smartwatch", help="namespace (smartwatch)")
+    install.add_argument("--values", action="append", default=[], metavar="FILE",
+                         help="further values files, after ci/kind.yaml")
+    install.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                         help="further values, as helm's --set")
+    install.add_argument("--timeout", type=int, default=900, help="seconds to wait (900)")
+    install.set_defaults(func=cmd_install)
+    uninstall = add_command(actions, "uninstall", parents=[STATE_DIR],
+                            help="uninstall the chart's release (its volumes and kept Secrets "
+                                 "stay; docs/deploy.md)",
+                            examples=["smartwatch cluster uninstall"])
+    uninstall.add_argument("--release", default="smartwatch", help="release name (smartwatch)")
+    uninstall.add_argument("--namespace", default="smartwatch", help="namespace (smartwatch)")
+    uninstall.set_defaults(func=cmd_uninstall)
 
 
 def _cluster(args: argparse.Namespace):
@@ -73,4 +99,47 @@ def cmd_up(args: argparse.Namespace) -> int:
         print("\ninterrupted: the cluster and its engine are removed", file=sys.stderr)
         return 130
     print(f"export KUBECONFIG={cluster.kubeconfig}")
+    return 0
+
+
+def cmd_images(args: argparse.Namespace) -> int:
+    from smartwatch.stack import images
+
+    cluster = _cluster(args)
+    if cluster.status()["health"] != "ok":
+        print("smartwatch cluster images: the cluster is not up (smartwatch cluster up)",
+              file=sys.stderr)
+        return 1
+    for name, ref in images.build_all(cluster, report=print).items():
+        print(f"{name}: {ref}")
+    return 0
+
+
+def cmd_install(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from smartwatch.stack import release
+
+    cluster = _cluster(args)
+    sigterm_as_interrupt()
+    try:
+        target, notes, seconds = release.install(
+            cluster, release=args.release, namespace=args.namespace,
+            values=[release.KIND_VALUES, *map(Path, args.values)], sets=args.set,
+            timeout=args.timeout, report=print)
+    except KeyboardInterrupt:
+        print("\ninterrupted: the cluster stays up (smartwatch cluster down removes it)",
+              file=sys.stderr)
+        return 130
+    print(notes.rstrip())
+    print(f"\nrelease {target.name} in namespace {target.namespace}: Ready in {seconds:.0f} s")
+    print(f"export KUBECONFIG={cluster.kubeconfig}")
+    return 0
+
+
+def cmd_uninstall(args: argparse.Namespace) -> int:
+    from smartwatch.stack.release import Release
+
+    Release(_cluster(args), args.release, args.namespace).uninstall()
+    print(f"release {args.release} uninstalled from namespace {args.namespace}")
     return 0

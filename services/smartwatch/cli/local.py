@@ -7,8 +7,8 @@ the environment (a pod) never looks at the local stack, whose folder need not ev
 `db migrate` (the chart's init container) asks nothing of the stack.
 
 The Spark commands also get the jars, the Java and its ahead-of-time cache from the set-up
-cache (`smartwatch.toolchain`) where the settings name none, unless spark-submit runs them
-(its own configuration and the image's jars apply then).
+cache (`smartwatch.toolchain`) where the settings name none, unless spark-submit runs them or
+SPARK_HOME names the Spark to use (the image's: its jars and Java apply then).
 """
 
 from __future__ import annotations
@@ -79,10 +79,14 @@ def need_dsn(settings: Settings) -> str:
 
 def spark_settings(settings: Settings) -> Settings:
     """The set-up cache's connector jars, Java and ahead-of-time cache for a local Spark
-    session, each where the settings name none; under spark-submit, the settings as they are."""
+    session, each where the settings name none; under spark-submit, or where SPARK_HOME names
+    a Spark installation (the smartwatch-spark image: its jars/ hold the connectors, JAVA_HOME
+    its Java), the settings as they are: the set-up cache is not consulted."""
+    import os
+
     from smartwatch_jobs.spark import submitted
 
-    if submitted():
+    if submitted() or os.environ.get("SPARK_HOME"):
         return settings
     from smartwatch import toolchain
 

@@ -1,11 +1,14 @@
-"""The project's own images, built with the engine of a checkout's kind cluster and loaded
-into it (dev tooling; build/images/ holds the Dockerfiles).
+"""The project's images, built with the engine of a checkout's kind cluster and loaded into it
+(dev tooling; build/images/ holds the Dockerfiles).
 
-The build context holds only what the images install (the lock, the project's sources), so it
-is the same whatever else the checkout holds; the image's tag is a hash of that context, the
-Dockerfile, versions.env and the base, so an unchanged checkout builds nothing twice on one
-engine. The base is the cluster's Debian base (the local one with the local node image);
-Debian's packages and PyPI are reached through the host's network.
+Each image's build context is assembled here from what it installs: the project's lock and
+sources, its own files from build/images/<folder>/, the jars Maven Central resolves for it
+(`jars/`, with the host's Maven and the set-up cache's repository) and programs make setup
+built (the object store's `weed`). Its tag is a hash of those inputs, the Dockerfile,
+versions.env and the base, so an unchanged checkout builds nothing twice: a built image is
+kept as an archive in the set-up cache (`images/`) and loaded from there into a new engine.
+The base is the cluster's Debian base (the local one with the local node image); Debian's
+packages and PyPI are reached through the host's network.
 """
 
 from __future__ import annotations
@@ -13,34 +16,215 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import subprocess
 import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from smartwatch import toolchain
 from smartwatch.stack.cluster import Cluster
 
-DOCKERFILES = {"smartwatch": "build/images/smartwatch.Dockerfile"}
-CONTEXT = ("pyproject.toml", "uv.lock", "README.md", "services", "jobs", "operator")
+PROJECT = ("pyproject.toml", "uv.lock", "README.md", "services", "jobs", "operator")
 SKIP = ("__pycache__", ".pyc", ".mypy_cache", ".ruff_cache")
+KEEP_ARCHIVES = 3  # archives kept per image in the cache (other checkouts may want older ones)
 
 
-def _context_files() -> list[Path]:
+@dataclass(frozen=True)
+class Image:
+    """How one image is built: its Dockerfile, what its context holds, its build args
+    (names of versions.env) and whether its build stage needs the host's trust store."""
+
+    dockerfile: str
+    sources: tuple[str, ...] = ()  # repository paths, copied at the same place
+    files: str | None = None  # a folder of build/images/, copied as <folder>/
+    jars: Callable[[dict[str, str]], list[str]] | None = None  # Maven coordinates
+    binaries: Callable[[], dict[str, Path]] = field(default=lambda: {})  # context name -> file
+    args: tuple[str, ...] = ()
+    trust_host: bool = False
+
+
+def _spark_jars(v: dict[str, str]) -> list[str]:
+    return [f"org.apache.spark:spark-sql-kafka-0-10_{v['SCALA_BINARY_VERSION']}:{v['SPARK_VERSION']}",
+            f"org.postgresql:postgresql:{v['POSTGRES_JDBC_VERSION']}",
+            # hadoop-aws needs the AWS SDK's S3 modules, not its 600 MB bundle.
+            f"org.apache.hadoop:hadoop-aws:{v['HADOOP_VERSION']}!software.amazon.awssdk:bundle",
+            *(f"software.amazon.awssdk:{m}:{v['AWS_SDK_VERSION']}"
+              for m in ("s3", "s3-transfer-manager", "sts", "apache-client"))]
+
+
+def _kafka_jars(v: dict[str, str]) -> list[str]:
+    return [f"org.apache.kafka:kafka_2.13:{v['KAFKA_VERSION']}",
+            f"org.apache.kafka:kafka-tools:{v['KAFKA_VERSION']}",
+            f"org.apache.logging.log4j:log4j-slf4j-impl:{v['LOG4J_VERSION']}"]
+
+
+def _weed() -> dict[str, Path]:
+    version = toolchain.versions()["SEAWEEDFS_REVISION"]
+    weed = toolchain.cache_dir() / f"seaweedfs-{version}" / "weed"
+    if not weed.exists():
+        raise toolchain.ToolMissing(f"SeaweedFS is not built ({weed}): run `make setup`")
+    return {"weed": weed}
+
+
+IMAGES = {
+    "smartwatch": Image("build/images/smartwatch.Dockerfile", PROJECT,
+                        args=("PYTHON_VERSION", "UV_VERSION"), trust_host=True),
+    "smartwatch-spark": Image("build/images/smartwatch-spark.Dockerfile", PROJECT,
+                              jars=_spark_jars, trust_host=True,
+                              args=("PYTHON_VERSION", "UV_VERSION", "SPARK_VERSION")),
+    "smartwatch-kafka": Image("build/images/smartwatch-kafka.Dockerfile", files="kafka",
+                              jars=_kafka_jars),
+    "smartwatch-postgres": Image("build/images/smartwatch-postgres.Dockerfile",
+                                 files="postgres", args=("POSTGRES_MAJOR",)),
+    "smartwatch-objectstore": Image("build/images/smartwatch-objectstore.Dockerfile",
+                                    files="objectstore", binaries=_weed),
+}
+
+
+def _context_files(image: Image) -> dict[str, Path]:
+    """Context path -> repository file, for the image's sources and own files."""
     root = toolchain.REPO_ROOT
-    files: list[Path] = []
-    for entry in CONTEXT:
-        path = root / entry
-        found = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
-        files += [p for p in found if not any(s in str(p) for s in SKIP)]
-    return files
+    found: dict[str, Path] = {}
+    entries = [(root / s, root) for s in image.sources]
+    if image.files:
+        entries.append((root / "build" / "images" / image.files, root / "build" / "images"))
+    for path, base in entries:
+        files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+        for p in files:
+            if not any(s in str(p) for s in SKIP):
+                found[str(p.relative_to(base))] = p
+    return found
 
 
 def image_ref(name: str, base: str) -> str:
     """The tag of image `name` built on `base` from this checkout."""
+    image = IMAGES[name]
     root = toolchain.REPO_ROOT
+    versions = toolchain.versions()
     digest = hashlib.sha256(base.encode())
-    for path in [root / DOCKERFILES[name], root / "versions.env", *_context_files()]:
-        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    for label, path in [("Dockerfile", root / image.dockerfile),
+                        ("versions.env", root / "versions.env"),
+                        *_context_files(image).items()]:
+        digest.update(label.encode() + b"\0" + path.read_bytes())
+    for coordinate in image.jars(versions) if image.jars else []:
+        digest.update(b"jar\0" + coordinate.encode())
+    for label, path in image.binaries().items():
+        digest.update(f"bin\0{label}\0{path}".encode())
     return f"smartwatch/{name}:{digest.hexdigest()[:12]}"
+
+
+def _dependency(coordinate: str) -> str:
+    spec, _, excluded = coordinate.partition("!")
+    group, artifact, version = spec.split(":")
+    exclusions = "".join(
+        f"<exclusion><groupId>{e.split(':')[0]}</groupId><artifactId>{e.split(':')[1]}"
+        "</artifactId></exclusion>" for e in excluded.split(",") if e)
+    return (f"<dependency><groupId>{group}</groupId><artifactId>{artifact}</artifactId>"
+            f"<version>{version}</version><exclusions>{exclusions}</exclusions></dependency>")
+
+
+def _shipped_with_spark() -> set[str]:
+    """Artifact names of the jars pyspark ships (the Spark image's classpath already)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("pyspark")
+    if spec is None or spec.origin is None:
+        raise toolchain.ToolMissing("pyspark is not installed: run `make setup`")
+    return {_artifact(p.name) for p in (Path(spec.origin).parent / "jars").glob("*.jar")}
+
+
+def _artifact(jar_name: str) -> str:
+    import re
+
+    return re.sub(r"-[0-9][0-9A-Za-z.]*(-[0-9A-Za-z.]+)*\.jar$", "", jar_name)
+
+
+def resolve_jars(coordinates: list[str], *, drop: set[str] = frozenset()) -> Path:  # type: ignore[assignment]
+    """The jars of `coordinates` and their runtime dependencies, resolved by Maven into the
+    set-up cache (a folder keyed by the coordinates), without artifacts named in `drop`."""
+    key = hashlib.sha256("\n".join([*coordinates, *sorted(drop)]).encode()).hexdigest()[:12]
+    dest = toolchain.cache_dir() / "image-jars" / key
+    if (dest / ".complete").exists():
+        return dest
+    shutil.rmtree(dest, ignore_errors=True)
+    work = Path(tempfile.mkdtemp(prefix="smartwatch-jars-"))
+    try:
+        (work / "pom.xml").write_text(
+            '<project xmlns="http://maven.apache.org/POM/4.0.0"><modelVersion>4.0.0</modelVersion>'
+            "<groupId>local.smartwatch</groupId><artifactId>image-jars</artifactId>"
+            "<version>1</version><packaging>pom</packaging><dependencies>"
+            + "".join(_dependency(c) for c in coordinates) + "</dependencies></project>")
+        done = subprocess.run(
+            ["mvn", "-q", "-B", "-f", str(work / "pom.xml"),
+             f"-Dmaven.repo.local={toolchain.cache_dir() / 'm2'}", "dependency:copy-dependencies",
+             "-DincludeScope=runtime", f"-DoutputDirectory={dest}"],
+            capture_output=True, text=True, timeout=1800)
+        if done.returncode != 0:
+            raise RuntimeError(f"Maven could not resolve {coordinates}:\n{done.stdout[-3000:]}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    for jar in dest.glob("*.jar"):
+        if _artifact(jar.name) in drop:
+            jar.unlink()
+    (dest / ".complete").touch()
+    return dest
+
+
+def _assemble(name: str, folder: Path) -> None:
+    image = IMAGES[name]
+    for target, path in _context_files(image).items():
+        (folder / target).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, folder / target)
+    shutil.copy2(toolchain.REPO_ROOT / image.dockerfile, folder / "Dockerfile")
+    if image.jars:
+        drop = _shipped_with_spark() if name == "smartwatch-spark" else set()
+        shutil.copytree(resolve_jars(image.jars(toolchain.versions()), drop=drop), folder / "jars",
+                        ignore=shutil.ignore_patterns(".complete"))
+    for target, path in image.binaries().items():
+        shutil.copy2(path, folder / target)
+
+
+def _archive(ref: str) -> Path:
+    return toolchain.cache_dir() / "images" / (ref.replace("/", "_").replace(":", "-") + ".tar")
+
+
+def _keep_archives(name: str, current: Path) -> None:
+    others = sorted((p for p in current.parent.glob(f"smartwatch_{name}-*.tar") if p != current),
+                    key=lambda p: p.stat().st_mtime, reverse=True)
+    for stale in others[KEEP_ARCHIVES - 1:]:
+        stale.unlink()
+
+
+def build(cluster: Cluster, name: str, report=lambda line: None) -> str:
+    """Image `name` on the cluster's engine: taken from the engine, else from the cache's
+    archive, else built (and archived); then loaded into the cluster's node. Its reference."""
+    image = IMAGES[name]
+    base = cluster.base_image()
+    ref = image_ref(name, base)
+    archive = _archive(ref)
+    if cluster.docker("image", "inspect", ref, check=False).returncode == 0:
+        pass
+    elif archive.exists():
+        cluster.docker("load", "-i", str(archive), timeout=900)
+        report(f"image {ref}: loaded from the cache")
+    else:
+        versions = toolchain.versions()
+        args = [f"BASE={base}", *(f"{a}={versions[a]}" for a in image.args)]
+        if image.trust_host:
+            args.append(f"BUILD_BASE={build_base(cluster, base)}")
+        with tempfile.TemporaryDirectory(prefix=f"smartwatch-image-{name}-") as folder:
+            _assemble(name, Path(folder))
+            cluster.docker("build", "--network", "host", "-t", ref,
+                           *(x for a in args for x in ("--build-arg", a)), folder, timeout=3600)
+        archive.parent.mkdir(parents=True, exist_ok=True)
+        partial = archive.with_suffix(".partial")
+        cluster.docker("save", "-o", str(partial), ref, timeout=900)
+        partial.rename(archive)
+        _keep_archives(name, archive)
+        report(f"image {ref}: built on {base}")
+    cluster.load_image(ref)
+    return ref
 
 
 TRUST_STORE = Path("/etc/ssl/certs/ca-certificates.crt")  # Debian's bundle of trusted CAs
@@ -66,26 +250,6 @@ def build_base(cluster: Cluster, base: str) -> str:
     return ref
 
 
-def build(cluster: Cluster, name: str, report=lambda line: None) -> str:
-    """Build image `name` on the cluster's engine (unless that engine has it) and load it
-    into the cluster's node; its reference."""
-    base = cluster.base_image()
-    ref = image_ref(name, base)
-    if cluster.docker("image", "inspect", ref, check=False).returncode != 0:
-        root = toolchain.REPO_ROOT
-        versions = toolchain.versions()
-        with tempfile.TemporaryDirectory(prefix=f"smartwatch-image-{name}-") as folder:
-            ctx = Path(folder)
-            for path in _context_files():
-                target = ctx / path.relative_to(root)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(path, target)
-            shutil.copy2(root / DOCKERFILES[name], ctx / "Dockerfile")
-            cluster.docker("build", "--network", "host", "-t", ref, "--build-arg", f"BASE={base}",
-                           "--build-arg", f"BUILD_BASE={build_base(cluster, base)}",
-                           "--build-arg", f"PYTHON_VERSION={versions['PYTHON_VERSION']}",
-                           "--build-arg", f"UV_VERSION={versions['UV_VERSION']}", str(ctx),
-                           timeout=1800)
-        report(f"image {ref}: built on {base}")
-    cluster.load_image(ref)
-    return ref
+def build_all(cluster: Cluster, report=lambda line: None) -> dict[str, str]:
+    """Every image of the chart, name -> reference."""
+    return {name: build(cluster, name, report) for name in IMAGES}

@@ -122,6 +122,7 @@ def test_spark_settings_come_from_the_set_up_cache_unless_given(monkeypatch) -> 
     monkeypatch.setattr(toolchain, "spark_java_home", lambda: Path("/jvm/25"))
     monkeypatch.setattr(toolchain, "spark_aot_cache", lambda home: home / "spark.aot")
     monkeypatch.setattr(spark, "submitted", lambda: False)
+    monkeypatch.delenv("SPARK_HOME", raising=False)
     filled = local.spark_settings(Settings(spark_jars=[], spark_java_home=None,
                                            spark_aot_cache=None))
     assert (filled.spark_jars, filled.spark_java_home, filled.spark_aot_cache) == (
@@ -135,6 +136,11 @@ def test_spark_settings_come_from_the_set_up_cache_unless_given(monkeypatch) -> 
     monkeypatch.setattr(spark, "submitted", lambda: True)
     monkeypatch.setattr(toolchain, "spark_jars", lambda: pytest.fail("the cache was asked"))
     assert local.spark_settings(Settings(spark_jars=[])).spark_jars == []
+    # Nor where SPARK_HOME names the Spark to use (the image's, with its jars and Java).
+    monkeypatch.setattr(spark, "submitted", lambda: False)
+    monkeypatch.setenv("SPARK_HOME", "/opt/spark")
+    assert local.spark_settings(Settings(spark_jars=[], spark_java_home=None)) == Settings(
+        spark_jars=[], spark_java_home=None)
 
 
 def test_a_folder_where_no_stack_ever_ran_gives_nothing(tmp_path, capsys) -> None:
