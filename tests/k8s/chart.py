@@ -5,11 +5,15 @@ what it rendered."""
 from __future__ import annotations
 
 import subprocess
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 import yaml
 
 from smartwatch.toolchain import REPO_ROOT, helm_bin, kube_bin
+from tests.k8s.conftest import apply_crds
 
 CHART = REPO_ROOT / "charts" / "smartwatch"
 RELEASE = "smartwatch"  # the release name skaffold.yaml installs
@@ -17,11 +21,51 @@ VALUES = yaml.safe_load((CHART / "values.yaml").read_text())
 APP_VERSION = str(yaml.safe_load((CHART / "Chart.yaml").read_text())["appVersion"])
 SKAFFOLD = yaml.safe_load((REPO_ROOT / "skaffold.yaml").read_text())
 OPERATOR_MANIFESTS = REPO_ROOT / "manifests" / "operator"
+KIND_VALUES = CHART / "ci" / "kind.yaml"
+# Kinds of CRDs the test API server does not have (the Prometheus operator's): rendered and
+# asserted on, never dry-run.
+UNVALIDATED_KINDS = {"ServiceMonitor", "PodMonitor"}
+# What the kind installer passes besides ci/kind.yaml: every image, loaded into the node.
+KIND_IMAGE_SETS = [arg for key, value in {
+    "image.repository": "smartwatch", "image.tag": "dev",
+    "sparkImage.repository": "smartwatch-spark", "sparkImage.tag": "dev",
+    "kafka.embedded.image.repository": "smartwatch-kafka", "kafka.embedded.image.tag": "dev",
+    "postgres.embedded.image.repository": "smartwatch-postgres", "postgres.embedded.image.tag": "dev",
+    "objectStore.embedded.image.repository": "smartwatch-objectstore",
+    "objectStore.embedded.image.tag": "dev"}.items() for arg in ("--set", f"{key}={value}")]
 
 # Value toggles rendered and dry-run besides the defaults.
 CASES = {
     "defaults": [],
-    "external-kafka": ["--set", "kafka.enabled=false", "--set", "kafka.bootstrap=kafka.example:9092"],
+    "external-kafka": ["--set", "kafka.mode=external",
+                       "--set", "kafka.external.bootstrap=kafka.example:9092"],
+    "external-kafka-ssl": ["--set", "kafka.mode=external", "--set", "kafka.external.bootstrap=k.example:9093",
+                           "--set", "kafka.external.securityProtocol=SSL",
+                           "--set", "kafka.external.existingSecret=kafka-ca"],
+    "external-kafka-sasl-ssl": ["--set", "kafka.mode=external",
+                                "--set", "kafka.external.bootstrap=b1.example:9093\\,b2.example:9093",
+                                "--set", "kafka.external.securityProtocol=SASL_SSL",
+                                "--set", "kafka.external.sasl.mechanism=SCRAM-SHA-256",
+                                "--set", "kafka.external.existingSecret=kafka-login",
+                                "--set", "kafkaUI.enabled=true",
+                                "--set", "lake.s3.existingSecret=lake-keys",
+                                "--set", "lake.s3.endpoint=https://s3.example",
+                                "--set", "lake.s3.pathStyleAccess=true"],
+    "embedded-kafka": ["--set", "kafka.mode=embedded",
+                       "--set", "kafka.embedded.config.log\\.retention\\.hours=24",
+                       "--set", "kafkaUI.enabled=true"],
+    "embedded-everything": ["--set", "kafka.mode=embedded", "--set", "postgres.embedded.enabled=true",
+                            "--set", "objectStore.embedded.enabled=true",
+                            "--set", "networkPolicy.enabled=true",
+                            "--set", "api.autoscaling.enabled=true", "--set", "api.ingress.enabled=true",
+                            "--set", "api.ingress.className=nginx",
+                            "--set", "api.ingress.tls[0].secretName=smartwatch-tls",
+                            "--set", "api.ingress.tls[0].hosts[0]=smartwatch.example.com",
+                            "--set", "metrics.serviceMonitor.enabled=true",
+                            "--set", "metrics.podMonitor.enabled=true", "--set", "kafkaUI.enabled=true",
+                            "--set", "lake.uri=s3a://lake-a/events", "--set", "lake.checkpointUri=s3a://lake-b/cp"],
+    "file-lake": ["--set", "lake.uri=file:///lake/events", "--set", "lake.volume.claimName=lake-rwx"],
+    "ci-kind": ["-f", str(KIND_VALUES), *KIND_IMAGE_SETS],
     "embedded-postgres": ["--set", "postgres.embedded.enabled=true", "--set", "kafka.replicas=3",
                           "--set", "landing.restartPolicy.type=OnFailure"],
     "existing-secrets": ["--set", "postgres.existingSecret=pg", "--set", "postgres.existingSecretKey=url",
@@ -33,6 +77,15 @@ CASES = {
     "api-only": ["--set", "landing.enabled=false", "--set", "operator.enabled=false",
                  "--set", "spark.serviceAccount.create=false", "--set-json", "schedules=[]"],
 }
+
+
+def sets(*assignments: str) -> list[str]:
+    """helm options setting each `key=value`."""
+    return [arg for assignment in assignments for arg in ("--set", assignment)]
+
+
+def _docs(text: str) -> list[dict]:
+    return [doc for doc in yaml.safe_load_all(text) if doc]
 
 
 def _helm(*args: str) -> subprocess.CompletedProcess:
@@ -47,7 +100,22 @@ def _errors(proc: subprocess.CompletedProcess) -> str:
 def render(options: list[str], namespace: str = "smartwatch") -> list[dict]:
     proc = _helm("template", RELEASE, str(CHART), "--namespace", namespace, *options)
     assert proc.returncode == 0, f"helm template {options} failed:\n{_errors(proc)}"
-    return [doc for doc in yaml.safe_load_all(proc.stdout) if doc]
+    return _docs(proc.stdout)
+
+
+def notes(kubeconfig: Path, namespace: str, options: list[str], release: str = RELEASE) -> str:
+    """NOTES.txt as `helm install` prints it (a client-side dry run on the test API server,
+    which has no CRDs of the Prometheus operator: its monitors are off, NOTES do not name them)."""
+    proc = _helm("install", release, str(CHART), "--dry-run=client", "--kubeconfig", str(kubeconfig),
+                 "--namespace", namespace, *options,
+                 *sets("metrics.serviceMonitor.enabled=false", "metrics.podMonitor.enabled=false"))
+    assert proc.returncode == 0, f"helm install --dry-run {options} failed:\n{_errors(proc)}"
+    return proc.stdout.split("\nNOTES:\n", 1)[1]
+
+
+def commands(text: str) -> list[str]:
+    """The commands of NOTES.txt: the lines indented by two spaces."""
+    return [line[2:] for line in text.splitlines() if line.startswith("  ")]
 
 
 def _kubectl(kubeconfig: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
@@ -74,3 +142,27 @@ def _kind_set_values() -> list[str]:
     kind = next(p for p in SKAFFOLD["profiles"] if p["name"] == "kind")
     release = kind["deploy"]["helm"]["releases"][0]
     return [arg for key, value in release["setValues"].items() for arg in ("--set", f"{key}={value}")]
+
+
+# --- fixtures of the chart tests that use the API server: a test module imports the
+# *_fixture functions, pytest knows them by their names (chart_crds, namespace).
+
+
+@pytest.fixture(scope="module", name="chart_crds")
+def chart_crds_fixture(kube_client, strimzi_crds, spark_operator_crds, schedule_crd) -> None:
+    """Every CRD the rendered objects need: Strimzi's, spark-operator's and the chart's own."""
+    apply_crds(kube_client, sorted(CHART.glob("crds/*.yaml")))
+
+
+@pytest.fixture(name="namespace")
+def namespace_fixture(kube_client, chart_crds) -> Iterator[str]:
+    """A fresh namespace that warns about anything the restricted Pod Security profile forbids."""
+    from kubernetes import client
+
+    core = client.CoreV1Api(kube_client)
+    name = f"chart-{uuid.uuid4().hex[:8]}"
+    core.create_namespace({"metadata": {"name": name, "labels": {
+        "pod-security.kubernetes.io/warn": "restricted",
+        "pod-security.kubernetes.io/warn-version": "latest"}}})
+    yield name
+    core.delete_namespace(name)

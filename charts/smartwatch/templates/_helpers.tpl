@@ -80,17 +80,54 @@ app.kubernetes.io/part-of: smartwatch
 {{- include "smartwatch.fullname" . | trunc 24 | trimSuffix "-" }}
 {{- end }}
 
-{{/* The bootstrap address the pipeline connects to: Strimzi's bootstrap Service of the plain
-listener, or kafka.bootstrap. */}}
+{{/* The embedded broker: its StatefulSet and client Service, and the headless Service that
+gives its pod a stable DNS name. */}}
+{{- define "smartwatch.kafka.embeddedName" -}}
+{{- include "smartwatch.componentName" (list . "kafka") }}
+{{- end }}
+
+{{- define "smartwatch.kafka.headlessName" -}}
+{{- include "smartwatch.componentName" (list . "kafka-headless") }}
+{{- end }}
+
+{{/* The bootstrap address the pipeline connects to, in every kafka.mode: Strimzi's bootstrap
+Service of the plain listener, the embedded broker's client Service, or
+kafka.external.bootstrap. */}}
 {{- define "smartwatch.kafka.bootstrap" -}}
-{{- if .Values.kafka.enabled }}
+{{- $mode := .Values.kafka.mode }}
+{{- if eq $mode "strimzi" }}
 {{- printf "%s-kafka-bootstrap.%s.svc:9092" (include "smartwatch.kafka.cluster" .) .Release.Namespace }}
+{{- else if eq $mode "embedded" }}
+{{- printf "%s.%s.svc:9092" (include "smartwatch.kafka.embeddedName" .) .Release.Namespace }}
+{{- else if eq $mode "external" }}
+{{- required "kafka.external.bootstrap (host:port of the existing Kafka) is required when kafka.mode is external" .Values.kafka.external.bootstrap }}
 {{- else }}
-{{- required "kafka.bootstrap (host:port of an existing Kafka) is required when kafka.enabled is false" .Values.kafka.bootstrap }}
+{{- fail (printf "kafka.mode must be strimzi, embedded or external, not %q" $mode) }}
 {{- end }}
 {{- end }}
 
-{{/* Replication factor of the chart's topics and of Kafka's internal topics. */}}
+{{/* "true" when the pipeline talks to an external Kafka over TLS. */}}
+{{- define "smartwatch.kafka.tls" -}}
+{{- if and (eq .Values.kafka.mode "external") (has .Values.kafka.external.securityProtocol (list "SSL" "SASL_SSL")) }}true{{ end }}
+{{- end }}
+
+{{/* "true" when the pipeline logs in to an external Kafka with SASL. */}}
+{{- define "smartwatch.kafka.sasl" -}}
+{{- if and (eq .Values.kafka.mode "external") (hasPrefix "SASL_" .Values.kafka.external.securityProtocol) }}true{{ end }}
+{{- end }}
+
+{{/* "true" when the brokers' CA certificate is mounted from kafka.external.existingSecret. */}}
+{{- define "smartwatch.kafka.caMounted" -}}
+{{- $ext := .Values.kafka.external }}
+{{- if and (include "smartwatch.kafka.tls" .) $ext.existingSecret $ext.caKey }}true{{ end }}
+{{- end }}
+
+{{/* Where the external Kafka's Secret (its CA certificate) is mounted. */}}
+{{- define "smartwatch.kafka.secretDir" -}}
+/var/run/secrets/smartwatch/kafka
+{{- end }}
+
+{{/* Replication factor of the chart's topics and of Kafka's internal topics (Strimzi). */}}
 {{- define "smartwatch.kafka.replicationFactor" -}}
 {{- if .Values.topics.replicas }}
 {{- .Values.topics.replicas }}
@@ -113,6 +150,110 @@ listener, or kafka.bootstrap. */}}
 {{- if and .Values.postgres.existingSecret (not .Values.postgres.embedded.enabled) }}
 {{- .Values.postgres.existingSecretKey }}
 {{- else }}dsn{{ end }}
+{{- end }}
+
+{{/* ---- The lake and the object store --------------------------------------------------- */}}
+
+{{- define "smartwatch.objectStore.name" -}}
+{{- include "smartwatch.componentName" (list . "objectstore") }}
+{{- end }}
+
+{{/* The parent of lake.uri ("s3a://b/events" -> "s3a://b"; "s3a://b" stays). */}}
+{{- define "smartwatch.lake.parent" -}}
+{{- $uri := .Values.lake.uri }}
+{{- $rest := regexReplaceAll "^[a-z0-9]+://" $uri "" }}
+{{- if contains "/" (trimSuffix "/" $rest) }}
+{{- regexReplaceAll "/[^/]*/?$" $uri "" }}
+{{- else }}
+{{- trimSuffix "/" $uri }}
+{{- end }}
+{{- end }}
+
+{{- define "smartwatch.lake.quarantineUri" -}}
+{{- default (printf "%s/quarantine" (include "smartwatch.lake.parent" .)) .Values.lake.quarantineUri }}
+{{- end }}
+
+{{- define "smartwatch.lake.checkpointUri" -}}
+{{- default (printf "%s/checkpoints/landing" (include "smartwatch.lake.parent" .)) .Values.lake.checkpointUri }}
+{{- end }}
+
+{{/* The bucket of an s3a:// URI: include "smartwatch.s3.bucket" "s3a://bucket/path" */}}
+{{- define "smartwatch.s3.bucket" -}}
+{{- regexReplaceAll "^s3a://([^/]+).*$" . "${1}" }}
+{{- end }}
+
+{{/* The distinct buckets of the s3a:// lake URIs, space-separated. */}}
+{{- define "smartwatch.lake.buckets" -}}
+{{- $buckets := list }}
+{{- range (list .Values.lake.uri (include "smartwatch.lake.quarantineUri" .) (include "smartwatch.lake.checkpointUri" .)) }}
+{{- if hasPrefix "s3a://" . }}
+{{- $buckets = append $buckets (include "smartwatch.s3.bucket" .) }}
+{{- end }}
+{{- end }}
+{{- $buckets | uniq | join " " }}
+{{- end }}
+
+{{/* "true" when any lake URI is on S3 (s3a://). */}}
+{{- define "smartwatch.lake.onS3" -}}
+{{- if include "smartwatch.lake.buckets" . }}true{{ end }}
+{{- end }}
+
+{{/* The S3 endpoint: lake.s3.endpoint, else the embedded object store's Service. */}}
+{{- define "smartwatch.lake.s3Endpoint" -}}
+{{- if .Values.lake.s3.endpoint }}
+{{- .Values.lake.s3.endpoint }}
+{{- else if .Values.objectStore.embedded.enabled }}
+{{- printf "http://%s.%s.svc:8333" (include "smartwatch.objectStore.name" .) .Release.Namespace }}
+{{- end }}
+{{- end }}
+
+{{/* The Secret with the lake's keys: lake.s3.existingSecret, else the embedded object store's
+generated one, else none (empty). */}}
+{{- define "smartwatch.lake.secretName" -}}
+{{- if .Values.lake.s3.existingSecret }}
+{{- .Values.lake.s3.existingSecret }}
+{{- else if .Values.objectStore.embedded.enabled }}
+{{- include "smartwatch.objectStore.name" . }}
+{{- end }}
+{{- end }}
+
+{{- define "smartwatch.lake.accessKeyKey" -}}
+{{- if .Values.lake.s3.existingSecret }}{{ .Values.lake.s3.accessKeyKey }}{{ else }}accessKey{{ end }}
+{{- end }}
+
+{{- define "smartwatch.lake.secretKeyKey" -}}
+{{- if .Values.lake.s3.existingSecret }}{{ .Values.lake.s3.secretKeyKey }}{{ else }}secretKey{{ end }}
+{{- end }}
+
+{{/* The S3A settings derived from lake.s3 (JSON, for fromJson), for an s3a:// lake:
+endpoint (when there is one), path-style access (always with the embedded store), region. */}}
+{{- define "smartwatch.lake.sparkConf" -}}
+{{- $conf := dict }}
+{{- if include "smartwatch.lake.onS3" . }}
+{{- with include "smartwatch.lake.s3Endpoint" . }}
+{{- $_ := set $conf "spark.hadoop.fs.s3a.endpoint" . }}
+{{- end }}
+{{- $pathStyle := or .Values.lake.s3.pathStyleAccess .Values.objectStore.embedded.enabled }}
+{{- $_ := set $conf "spark.hadoop.fs.s3a.path.style.access" ($pathStyle | toString) }}
+{{- $_ := set $conf "spark.hadoop.fs.s3a.endpoint.region" .Values.lake.s3.region }}
+{{- end }}
+{{- toJson $conf }}
+{{- end }}
+
+{{/* AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY from the lake's Secret, when there is one. */}}
+{{- define "smartwatch.env.lakeCredentials" -}}
+{{- with include "smartwatch.lake.secretName" . }}
+- name: AWS_ACCESS_KEY_ID
+  valueFrom:
+    secretKeyRef:
+      name: {{ . }}
+      key: {{ include "smartwatch.lake.accessKeyKey" $ }}
+- name: AWS_SECRET_ACCESS_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ . }}
+      key: {{ include "smartwatch.lake.secretKeyKey" $ }}
+{{- end }}
 {{- end }}
 
 {{/* ---- Service accounts ------------------------------------------------------------------ */}}
@@ -140,10 +281,39 @@ listener, or kafka.bootstrap. */}}
       key: {{ include "smartwatch.postgres.secretKey" . }}
 {{- end }}
 
-{{/* Kafka, topics and Postgres: what the API and the landing job both need. */}}
-{{- define "smartwatch.env.pipeline" -}}
+{{/* Kafka: its bootstrap address in every kafka.mode and, for an external Kafka, the
+security protocol, the SASL login (from kafka.external.existingSecret) and the CA file. */}}
+{{- define "smartwatch.env.kafka" -}}
 - name: SMARTWATCH_KAFKA_BOOTSTRAP
   value: {{ include "smartwatch.kafka.bootstrap" . | quote }}
+{{- if eq .Values.kafka.mode "external" }}
+{{- $ext := .Values.kafka.external }}
+- name: SMARTWATCH_KAFKA_SECURITY_PROTOCOL
+  value: {{ $ext.securityProtocol | quote }}
+{{- if include "smartwatch.kafka.sasl" . }}
+- name: SMARTWATCH_KAFKA_SASL_MECHANISM
+  value: {{ $ext.sasl.mechanism | quote }}
+- name: SMARTWATCH_KAFKA_SASL_USERNAME
+  valueFrom:
+    secretKeyRef:
+      name: {{ $ext.existingSecret }}
+      key: {{ $ext.usernameKey }}
+- name: SMARTWATCH_KAFKA_SASL_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ $ext.existingSecret }}
+      key: {{ $ext.passwordKey }}
+{{- end }}
+{{- if include "smartwatch.kafka.caMounted" . }}
+- name: SMARTWATCH_KAFKA_SSL_CA_FILE
+  value: {{ printf "%s/%s" (include "smartwatch.kafka.secretDir" .) $ext.caKey | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Kafka, topics and Postgres: what the API and the landing job both need. */}}
+{{- define "smartwatch.env.pipeline" -}}
+{{ include "smartwatch.env.kafka" . }}
 - name: SMARTWATCH_EVENTS_TOPIC
   value: {{ .Values.topics.events | quote }}
 - name: SMARTWATCH_DEAD_LETTER_TOPIC
@@ -166,8 +336,77 @@ theirs on both). */}}
 - name: SMARTWATCH_LAKE_URI
   value: {{ .Values.lake.uri | quote }}
 - name: SMARTWATCH_QUARANTINE_URI
-  value: {{ .Values.lake.quarantineUri | quote }}
+  value: {{ include "smartwatch.lake.quarantineUri" . | quote }}
 - name: SMARTWATCH_CHECKPOINT_URI
-  value: {{ .Values.lake.checkpointUri | quote }}
+  value: {{ include "smartwatch.lake.checkpointUri" . | quote }}
+{{- include "smartwatch.env.lakeCredentials" . }}
 {{- include "smartwatch.env.extra" .Values.landing.env }}
+{{- end }}
+
+{{/* What the landing job's driver and executors both mount: the external Kafka's Secret (its
+CA certificate) and the lake's claim. */}}
+{{- define "smartwatch.landing.podExtras" -}}
+{{- if include "smartwatch.kafka.caMounted" . }}
+secrets:
+  - name: {{ .Values.kafka.external.existingSecret }}
+    path: {{ include "smartwatch.kafka.secretDir" . }}
+    secretType: Generic
+{{- end }}
+{{- if .Values.lake.volume.claimName }}
+volumeMounts:
+  - name: lake
+    mountPath: {{ .Values.lake.volume.mountPath }}
+{{- end }}
+{{- end }}
+
+{{/* ---- Pods ------------------------------------------------------------------------------ */}}
+
+{{/* The restricted pod security context of the project's images (uid/gid 10001 unless
+given): include "smartwatch.podSecurityContext" 10001 */}}
+{{- define "smartwatch.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: {{ . }}
+runAsGroup: {{ . }}
+fsGroup: {{ . }}
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
+
+{{/* The restricted container security context: read-only root, no capabilities. */}}
+{{- define "smartwatch.containerSecurityContext" -}}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+capabilities:
+  drop: [ALL]
+{{- end }}
+
+{{/* NetworkPolicy peers of the release: its own pods and the operator's aggregation runs. */}}
+{{- define "smartwatch.networkPolicy.releasePeers" -}}
+- podSelector:
+    matchLabels:
+      app.kubernetes.io/instance: {{ .Release.Name }}
+- podSelector:
+    matchLabels:
+      app.kubernetes.io/managed-by: smartwatch-operator
+{{- end }}
+
+{{/* ---- Checks ---------------------------------------------------------------------------- */}}
+
+{{/* Values that exclude or need each other, refused by name (templates/validate.yaml). */}}
+{{- define "smartwatch.validate" -}}
+{{- $ext := .Values.kafka.external }}
+{{- $_ := include "smartwatch.kafka.bootstrap" . }}
+{{- if and (include "smartwatch.kafka.sasl" .) (not $ext.existingSecret) }}
+{{- fail (printf "kafka.external.existingSecret (a Secret with keys %s and %s) is required with kafka.external.securityProtocol %s" $ext.usernameKey $ext.passwordKey $ext.securityProtocol) }}
+{{- end }}
+{{- if and .Values.objectStore.embedded.enabled (not (hasPrefix "s3a://" .Values.lake.uri)) }}
+{{- fail "objectStore.embedded.enabled needs an s3a://BUCKET/... lake.uri (the bucket is created in the embedded store)" }}
+{{- end }}
+{{- $api := .Values.api }}
+{{- if and $api.preStopSeconds (le (int $api.terminationGracePeriodSeconds) (int $api.preStopSeconds)) }}
+{{- fail "api.terminationGracePeriodSeconds must exceed api.preStopSeconds" }}
+{{- end }}
+{{- if and $api.autoscaling.enabled (gt (int $api.autoscaling.minReplicas) (int $api.autoscaling.maxReplicas)) }}
+{{- fail "api.autoscaling.minReplicas must not exceed api.autoscaling.maxReplicas" }}
+{{- end }}
 {{- end }}

@@ -70,10 +70,27 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def setting_errors(exc: Exception) -> str:
+    """A settings validation error as one line naming each bad SMARTWATCH_* variable."""
+    parts = []
+    for error in exc.errors():  # type: ignore[attr-defined]
+        name = "SMARTWATCH_" + "_".join(str(p) for p in error["loc"]).upper() if error["loc"] else ""
+        shown = repr(error["input"])[:80] if error["loc"] else ""
+        parts.append(f"{name} {error['msg'][0].lower()}{error['msg'][1:]}"
+                     + (f" (got {shown})" if shown else "") if name
+                     else error["msg"].removeprefix("Value error, "))
+    return "invalid settings: " + "; ".join(parts)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    from pydantic import ValidationError
+
     args = parse(argv)
     try:
         return int(args.func(args))
+    except ValidationError as exc:  # the environment's settings (Settings) do not validate
+        print(f"smartwatch: {setting_errors(exc)}", file=sys.stderr)
+        return 2
     except (RuntimeError, TimeoutError) as exc:
         from smartwatch.toolchain import ToolMissing  # a set-up tool is missing: exit 2
 
