@@ -4,10 +4,11 @@
 #   go.etcd.io/etcd/server/v3), helm and kind (go install); for the kind node image: kubelet,
 #   kubeadm and the control plane (same wrapper module), pause (C, from the release's module),
 #   containerd, runc, the CNI plugins, CoreDNS and local-path-provisioner; SeaweedFS (the
-#   embedded object store's image) and helm-docs (the chart README).
+#   embedded object store's image), helm-docs (the chart README) and spark-operator (its image
+#   for the kind tier).
 # Usage: build/go-tools.sh TOOL DEST_DIR
 #   (TOOL: kube | kube-node | pause | etcd | helm | kind | containerd | runc | cni | coredns |
-#    local-path | seaweedfs | helm-docs)
+#    local-path | seaweedfs | helm-docs | spark-operator)
 # Versions come from versions.env, which the caller has sourced.
 set -euo pipefail
 tool=$1 dest=$2
@@ -137,8 +138,23 @@ seaweedfs)
   go get "$m/weed@$SEAWEEDFS_REVISION" >/dev/null 2>&1 || go get "$m/weed@$SEAWEEDFS_REVISION"
   go build -trimpath -ldflags "-s -w" -o "$dest/weed" "$m/weed"
   ;;
+spark-operator)
+  # spark-operator's controller, from its module. Its go.mod carries replace lines (the k8s.io
+  # modules at one release), which go install refuses: a wrapper module repeats them.
+  rm -rf "$work" && mkdir -p "$work" && cd "$work"
+  go mod init smartwatch.local/spark-operator >/dev/null 2>&1
+  m=github.com/kubeflow/spark-operator/v2 v="v$SPARK_OPERATOR_VERSION"
+  gomod=$(go mod download -json "$m@$v" | sed -n 's/.*"GoMod": "\(.*\)",/\1/p')
+  {
+    echo "require $m $v"
+    # the replace block's lines (and single replace lines), as replace directives
+    sed -n '/^replace (/,/^)/{/=>/p};s/^replace \(.*=>.*\)/\1/p' "$gomod" | sed 's/^\s*/replace /'
+  } >>go.mod
+  go get "$m/cmd/operator@$v" >/dev/null 2>&1 || go get "$m/cmd/operator@$v"
+  go build -trimpath -ldflags "-s -w -X $m/pkg/version.version=$v" -o "$dest/spark-operator" "$m/cmd/operator"
+  ;;
 helm-docs)
-  GOBIN="$dest" go install -trimpath -ldflags "-s -w" "github.com/norwoodj/helm-docs/cmd/helm-docs@v$HELM_DOCS_VERSION"
+  GOBIN="$dest" go install -trimpath -ldflags "-s -w -X main.version=$HELM_DOCS_VERSION" "github.com/norwoodj/helm-docs/cmd/helm-docs@v$HELM_DOCS_VERSION"
   ;;
 *) echo "unknown tool $tool" >&2; exit 2 ;;
 esac

@@ -64,7 +64,7 @@ step uv "test -x '$uv' && '$uv' --version | grep ' $UV_VERSION'" \
 env_key=$( (cat uv.lock; echo "$PYTHON_VERSION") | sha256sum | cut -c1-16)
 pyenv="$SMARTWATCH_CACHE/python/$env_key"
 step python-deps "test -f '$pyenv/.complete'" \
-  "rm -rf '$pyenv' && UV_PROJECT_ENVIRONMENT='$pyenv' '$uv' sync --frozen --no-install-project --python '$PYTHON_VERSION' && touch '$pyenv/.complete'"
+  "rm -rf '$pyenv' && UV_PROJECT_ENVIRONMENT='$pyenv' '$uv' sync --frozen --no-install-project --all-extras --python '$PYTHON_VERSION' && touch '$pyenv/.complete'"
 
 venv="$root/.venv"
 link_venv() {

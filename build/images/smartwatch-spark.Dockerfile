@@ -34,11 +34,11 @@ ENV UV_PROJECT_ENVIRONMENT=/opt/smartwatch/venv \
 WORKDIR /src
 # Third-party packages first (pyspark among them: a layer that changes only with the lock).
 COPY pyproject.toml uv.lock README.md ./
-RUN /opt/uv/bin/uv sync --frozen --no-dev --no-install-project --python "python${PYTHON_VERSION}"
+RUN /opt/uv/bin/uv sync --frozen --no-dev --extra jobs --no-install-project --python "python${PYTHON_VERSION}"
 COPY services services
 COPY jobs jobs
 COPY operator operator
-RUN /opt/uv/bin/uv sync --frozen --no-dev --no-editable --python "python${PYTHON_VERSION}" \
+RUN /opt/uv/bin/uv sync --frozen --no-dev --extra jobs --no-editable --python "python${PYTHON_VERSION}" \
  && mkdir -p /opt/smartwatch/jobs \
  && cp -r jobs/smartwatch_jobs /opt/smartwatch/jobs/ \
  && find /opt/smartwatch/jobs -name __pycache__ -prune -exec rm -rf {} +

@@ -8,8 +8,8 @@
 # release works too (where no image can be pulled, the Debian base that make setup builds by
 # debootstrap): Python then comes from Debian's packages. The build args' defaults equal
 # versions.env (tests/unit/test_versions.py checks them). No BuildKit-only syntax, so the
-# classic builder builds it too. pyspark is left out: the Spark jobs run in the
-# smartwatch-spark image.
+# classic builder builds it too. The `jobs` extra (pyspark, pyarrow, numpy) is left out: the
+# Spark jobs run in the smartwatch-spark image.
 
 ARG PYTHON_VERSION=3.11
 ARG BASE=python:${PYTHON_VERSION}-slim
@@ -38,13 +38,11 @@ ENV UV_PROJECT_ENVIRONMENT=/opt/smartwatch/venv \
 WORKDIR /src
 # Third-party packages first (a layer that changes only with the lock), then the project.
 COPY pyproject.toml uv.lock README.md ./
-RUN /opt/uv/bin/uv sync --frozen --no-dev --no-install-project --python "python${PYTHON_VERSION}" \
-      --no-install-package pyspark --no-install-package py4j
+RUN /opt/uv/bin/uv sync --frozen --no-dev --no-install-project --python "python${PYTHON_VERSION}"
 COPY services services
 COPY jobs jobs
 COPY operator operator
-RUN /opt/uv/bin/uv sync --frozen --no-dev --no-editable --python "python${PYTHON_VERSION}" \
-      --no-install-package pyspark --no-install-package py4j
+RUN /opt/uv/bin/uv sync --frozen --no-dev --no-editable --python "python${PYTHON_VERSION}"
 
 FROM ${BASE}
 ARG PYTHON_VERSION

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import functools
+import re
 from pathlib import Path
 from typing import Annotated
 
 from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_core import PydanticUseDefault
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -85,6 +87,17 @@ class Settings(BaseSettings):
                                          "repeat of its event_id is still dropped by landing.")
     landing_max_record_bytes: int = Field(1024 * 1024, ge=1024, description="Larger Kafka "
                                           "records go to quarantine.")
+
+    @field_validator("api_port", mode="before")
+    @classmethod
+    def _not_a_service_link(cls, value: object) -> object:
+        """`tcp://HOST:PORT` is what Kubernetes puts in SMARTWATCH_API_PORT of every pod of a
+        namespace with a Service named `smartwatch-api` (service links, on by default, as in
+        pods that spark-operator makes): another Service's address, not a port to listen on.
+        It is ignored; any other value must be a port."""
+        if isinstance(value, str) and re.fullmatch(r"tcp://[^/:]+:\d+", value):
+            raise PydanticUseDefault
+        return value
 
     @field_validator("spark_jars", mode="before")
     @classmethod

@@ -190,7 +190,10 @@ def _archive(ref: str) -> Path:
 
 
 def _keep_archives(name: str, current: Path) -> None:
-    others = sorted((p for p in current.parent.glob(f"smartwatch_{name}-*.tar") if p != current),
+    import re
+
+    own = re.compile(rf"smartwatch_{re.escape(name)}-[0-9a-f]{{12}}\.tar")
+    others = sorted((p for p in current.parent.iterdir() if own.fullmatch(p.name) and p != current),
                     key=lambda p: p.stat().st_mtime, reverse=True)
     for stale in others[KEEP_ARCHIVES - 1:]:
         stale.unlink()
