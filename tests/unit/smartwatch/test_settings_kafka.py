@@ -61,3 +61,13 @@ def test_plain_mechanism_uses_the_plain_login_module() -> None:
     assert s.kafka_spark_options()["kafka.sasl.jaas.config"].startswith(
         "org.apache.kafka.common.security.plain.PlainLoginModule required ")
     assert "ssl_context" not in s.kafka_client_options()
+
+
+def test_a_kubernetes_service_link_is_not_the_api_port(monkeypatch) -> None:
+    monkeypatch.setenv("SMARTWATCH_API_PORT", "tcp://10.96.148.166:8000")
+    assert Settings().api_port == 8000
+    monkeypatch.setenv("SMARTWATCH_API_PORT", "9000")
+    assert Settings().api_port == 9000
+    monkeypatch.setenv("SMARTWATCH_API_PORT", "http://x:1")
+    with pytest.raises(ValidationError, match="api_port"):
+        Settings()

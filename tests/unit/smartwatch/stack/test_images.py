@@ -56,3 +56,17 @@ def test_the_release_sets_each_images_values() -> None:
     assert sets == ["--set", "kafka.embedded.image.repository=smartwatch/smartwatch-kafka",
                     "--set", "kafka.embedded.image.tag=abc",
                     "--set", "kafka.embedded.image.pullPolicy=Never"]
+
+
+def test_old_archives_of_one_image_go_and_other_images_stay(tmp_path) -> None:
+    import os
+
+    names = ["smartwatch_smartwatch-aaaaaaaaaaa1.tar", "smartwatch_smartwatch-aaaaaaaaaaa2.tar",
+             "smartwatch_smartwatch-aaaaaaaaaaa3.tar", "smartwatch_smartwatch-aaaaaaaaaaa4.tar",
+             "smartwatch_smartwatch-spark-bbbbbbbbbbbb.tar",
+             "smartwatch_smartwatch-kafka-cccccccccccc.tar"]
+    for i, name in enumerate(names):
+        (tmp_path / name).write_text("")
+        os.utime(tmp_path / name, (1000 + i, 1000 + i))
+    images._keep_archives("smartwatch", tmp_path / names[3])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names[1:])
