@@ -167,6 +167,10 @@ if "$venv/bin/python" -c 'import sys; from smartwatch.stack.cluster import wants
     # The embedded object store of the chart's kind values (the smartwatch-objectstore image).
     seaweedfs_dir="$SMARTWATCH_CACHE/seaweedfs-$SEAWEEDFS_REVISION"
     step seaweedfs "test -x '$seaweedfs_dir/weed'" "build/go-tools.sh seaweedfs '$seaweedfs_dir'"
+    # spark-operator's controller, for the kind tier's image of it (its public image cannot be
+    # pulled there).
+    spark_operator_dir="$SMARTWATCH_CACHE/spark-operator-$SPARK_OPERATOR_VERSION"
+    step spark-operator "test -x '$spark_operator_dir/spark-operator'" "build/go-tools.sh spark-operator '$spark_operator_dir'"
     step kind-images "test -f '$KIND_IMAGES_DIR/node.tar' && test -f '$KIND_IMAGES_DIR/debian-base.tar'" \
       "'$venv/bin/python' -m smartwatch.stack.engine run --remove --root '$SMARTWATCH_CACHE/build/docker' -- build/kind/images.sh '$KIND_IMAGES_DIR'"
     # Builds of other pins or build/kind files: the newest other one is kept, older ones go.

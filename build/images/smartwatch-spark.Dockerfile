@@ -7,13 +7,15 @@
 #     ships, with the AWS SDK modules it needs), without the jars Spark already ships;
 #   - the project's Python package, and the jobs at /opt/smartwatch/jobs/smartwatch_jobs/, so
 #     that local:///opt/smartwatch/jobs/smartwatch_jobs/submit.py is the SparkApplications'
-#     entrypoint. SPARK_HOME is /opt/spark (pyspark's folder), spark-submit is on PATH.
+#     entrypoint. SPARK_HOME is /opt/spark (pyspark's folder), spark-submit is on PATH;
+#   - the entrypoint of the driver and executor pods Spark on Kubernetes starts
+#     (build/images/spark/smartwatch-spark-entrypoint).
 #
 # The build context is made by the dev tooling (services/smartwatch/stack/images.py): the
-# project's lock and sources plus jars/, resolved from Maven Central. BASE: a Debian base of
-# DEBIAN_SUITE's release (where no image can be pulled, the one make setup builds by
-# debootstrap); BUILD_BASE: the build stage's base (BASE unless the builder hands BASE plus its
-# host's trust store). No BuildKit-only syntax.
+# project's lock and sources, this folder's spark/ files, and jars/, resolved from Maven
+# Central. BASE: a Debian base of DEBIAN_SUITE's release (where no image can be pulled, the one
+# make setup builds by debootstrap); BUILD_BASE: the build stage's base (BASE unless the
+# builder hands BASE plus its host's trust store). No BuildKit-only syntax.
 
 ARG BASE=debian:bookworm-slim
 ARG BUILD_BASE=${BASE}
@@ -56,6 +58,7 @@ RUN mkdir -p /usr/share/man/man1 \
  && groupadd --system --gid 185 spark \
  && useradd --system --uid 185 --gid 185 --home-dir /opt/spark/work-dir --shell /usr/sbin/nologin spark
 COPY --from=build /opt/smartwatch /opt/smartwatch
+COPY spark/smartwatch-spark-entrypoint /usr/local/bin/smartwatch-spark-entrypoint
 RUN ln -s "/opt/smartwatch/venv/lib/python${PYTHON_VERSION}/site-packages/pyspark" /opt/spark \
  && mkdir -p /opt/spark-work && chown 185:185 /opt/spark-work && ln -s /opt/spark-work /opt/spark/work-dir
 ENV JAVA_HOME=/opt/java \
@@ -74,3 +77,5 @@ RUN ls /opt/spark/jars/spark-sql-kafka-0-10_*.jar /opt/spark/jars/postgresql-*.j
  && spark-submit --version 2>&1 | grep -q "version ${SPARK_VERSION}"
 USER 185:185
 WORKDIR /opt/spark/work-dir
+# `driver` and `executor` for the pods Spark on Kubernetes starts; any other command as given.
+ENTRYPOINT ["smartwatch-spark-entrypoint"]

@@ -67,11 +67,12 @@ def build(schedule: dict[str, Any], window: Window, kind: str, attempt: int,
     if window.granularity != _field(spec, "granularity"):
         raise SpecError(f"a {window.granularity} window for a {spec['granularity']} schedule")
     name = run_name(meta["name"], kind, window, attempt)
+    spark = _field(spec, "spark")
     env = [{"name": "SMARTWATCH_POSTGRES_DSN",
             "valueFrom": {"secretKeyRef": {"name": _field(spec, "postgres.secretName"),
                                            "key": _field(spec, "postgres.key")}}},
-           {"name": "SMARTWATCH_LAKE_URI", "value": _field(spec, "lake")}]
-    spark = _field(spec, "spark")
+           {"name": "SMARTWATCH_LAKE_URI", "value": _field(spec, "lake")},
+           *spark.get("env", [])]
     return {
         "apiVersion": API_VERSION,
         "kind": "SparkApplication",
@@ -90,13 +91,34 @@ def build(schedule: dict[str, Any], window: Window, kind: str, attempt: int,
             "driver": {"cores": _field(spec, "spark.driver.cores"),
                        "memory": _field(spec, "spark.driver.memory"),
                        "serviceAccount": _field(spec, "spark.serviceAccount"),
-                       "env": env},
+                       "labels": {"app.kubernetes.io/managed-by": MANAGED_BY},
+                       "template": pod_template(DRIVER_CONTAINER, env)},
             "executor": {"cores": _field(spec, "spark.executor.cores"),
                          "instances": _field(spec, "spark.executor.instances"),
                          "memory": _field(spec, "spark.executor.memory"),
-                         "env": copy.deepcopy(env)},
+                         "labels": {"app.kubernetes.io/managed-by": MANAGED_BY},
+                         "template": pod_template(EXECUTOR_CONTAINER, env)},
         },
     }
+
+
+#: The container names Spark gives its driver and executor pods (and looks for in a template).
+DRIVER_CONTAINER = "spark-kubernetes-driver"
+EXECUTOR_CONTAINER = "spark-kubernetes-executor"
+
+
+def pod_template(container: str, env: list[dict[str, Any]]) -> dict[str, Any]:
+    """The pod template of a run's driver or executors: its settings (env, Secrets by
+    reference), the restricted security contexts (the image's non-root user), and no Service
+    links. spark-operator hands it to spark-submit as a pod template file, so it applies
+    without spark-operator's mutating webhook."""
+    return {"spec": {
+        "enableServiceLinks": False,
+        "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+        "containers": [{"name": container, "env": copy.deepcopy(env),
+                        "securityContext": {"allowPrivilegeEscalation": False,
+                                            "capabilities": {"drop": ["ALL"]}}}],
+    }}
 
 
 def _metadata(meta: dict[str, Any], name: str, window: Window, kind: str, attempt: int,

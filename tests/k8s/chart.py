@@ -135,6 +135,10 @@ def _pod_specs(docs: list[dict]) -> dict[str, dict]:
 
 
 def _env(container: dict) -> dict[str, dict]:
+    """A container's env by name; for a SparkApplication's driver or executor, that of the
+    container of its pod template."""
+    if "template" in container:
+        container = container["template"]["spec"]["containers"][0]
     return {e["name"]: e for e in container.get("env", [])}
 
 

@@ -233,7 +233,9 @@ def test_every_container_runs_as_non_root(case: str) -> None:
             checked += 1
     for app in (d for d in docs if d["kind"] == "SparkApplication"):
         for role in ("driver", "executor"):
-            ctx = {**app["spec"][role]["podSecurityContext"], **app["spec"][role]["securityContext"]}
+            pod = app["spec"][role]["template"]["spec"]
+            ctx = {**pod["securityContext"], **pod["containers"][0]["securityContext"]}
+            assert pod["enableServiceLinks"] is False
             assert ctx["runAsNonRoot"] is True and ctx["runAsUser"] != 0, f"{app['metadata']['name']} {role}"
             checked += 1
     assert checked

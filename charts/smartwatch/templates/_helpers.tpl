@@ -359,6 +359,23 @@ volumeMounts:
 {{- end }}
 {{- end }}
 
+{{/* The pod template of the landing job's driver or executors (dict "ctx" $ "container"
+NAME, the container name Spark gives it): the settings, the security contexts of spark.*, no
+Service links. */}}
+{{- define "smartwatch.landing.podTemplate" -}}
+{{- $ctx := .ctx }}
+spec:
+  enableServiceLinks: false
+  securityContext:
+    {{- toYaml $ctx.Values.spark.podSecurityContext | nindent 4 }}
+  containers:
+    - name: {{ .container }}
+      env:
+        {{- include "smartwatch.landing.env" $ctx | nindent 8 }}
+      securityContext:
+        {{- toYaml $ctx.Values.spark.securityContext | nindent 8 }}
+{{- end }}
+
 {{/* ---- Pods ------------------------------------------------------------------------------ */}}
 
 {{/* The restricted pod security context of the project's images (uid/gid 10001 unless

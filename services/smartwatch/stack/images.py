@@ -42,6 +42,8 @@ class Image:
     binaries: Callable[[], dict[str, Path]] = field(default=lambda: {})  # context name -> file
     args: tuple[str, ...] = ()
     trust_host: bool = False
+    on: str | None = None  # another of these images as BASE, instead of the Debian base
+    chart: bool = True  # one of the chart's images (build_all), or the kind tier's own
 
 
 def _spark_jars(v: dict[str, str]) -> list[str]:
@@ -51,6 +53,14 @@ def _spark_jars(v: dict[str, str]) -> list[str]:
             f"org.apache.hadoop:hadoop-aws:{v['HADOOP_VERSION']}!software.amazon.awssdk:bundle",
             *(f"software.amazon.awssdk:{m}:{v['AWS_SDK_VERSION']}"
               for m in ("s3", "s3-transfer-manager", "sts", "apache-client"))]
+
+
+def _spark_operator() -> dict[str, Path]:
+    version = toolchain.versions()["SPARK_OPERATOR_VERSION"]
+    program = toolchain.cache_dir() / f"spark-operator-{version}" / "spark-operator"
+    if not program.exists():
+        raise toolchain.ToolMissing(f"spark-operator is not built ({program}): run `make setup`")
+    return {"spark-operator": program}
 
 
 def _kafka_jars(v: dict[str, str]) -> list[str]:
@@ -71,7 +81,7 @@ IMAGES = {
     "smartwatch": Image("build/images/smartwatch.Dockerfile", PROJECT,
                         args=("PYTHON_VERSION", "UV_VERSION"), trust_host=True),
     "smartwatch-spark": Image("build/images/smartwatch-spark.Dockerfile", PROJECT,
-                              jars=_spark_jars, trust_host=True,
+                              files="spark", jars=_spark_jars, trust_host=True,
                               args=("PYTHON_VERSION", "UV_VERSION", "SPARK_VERSION")),
     "smartwatch-kafka": Image("build/images/smartwatch-kafka.Dockerfile", files="kafka",
                               jars=_kafka_jars),
@@ -79,6 +89,9 @@ IMAGES = {
                                  files="postgres", args=("POSTGRES_MAJOR",)),
     "smartwatch-objectstore": Image("build/images/smartwatch-objectstore.Dockerfile",
                                     files="objectstore", binaries=_weed),
+    "smartwatch-spark-operator": Image("build/images/smartwatch-spark-operator.Dockerfile",
+                                       binaries=_spark_operator, on="smartwatch-spark",
+                                       chart=False),
 }
 
 
@@ -203,7 +216,7 @@ def build(cluster: Cluster, name: str, report=lambda line: None) -> str:
     """Image `name` on the cluster's engine: taken from the engine, else from the cache's
     archive, else built (and archived); then loaded into the cluster's node. Its reference."""
     image = IMAGES[name]
-    base = cluster.base_image()
+    base = build(cluster, image.on, report) if image.on else cluster.base_image()
     ref = image_ref(name, base)
     archive = _archive(ref)
     if cluster.docker("image", "inspect", ref, check=False).returncode == 0:
@@ -255,4 +268,4 @@ def build_base(cluster: Cluster, base: str) -> str:
 
 def build_all(cluster: Cluster, report=lambda line: None) -> dict[str, str]:
     """Every image of the chart, name -> reference."""
-    return {name: build(cluster, name, report) for name in IMAGES}
+    return {name: build(cluster, name, report) for name, image in IMAGES.items() if image.chart}

@@ -72,8 +72,24 @@ EXPECTED = {
         "arguments": ["aggregate", "--granularity", "daily", "--from", "2026-11-25",
                       "--to", "2026-11-27", "--run-name", "daily-s20261127"],
         "sparkConf": {"spark.sql.shuffle.partitions": "8", "spark.sql.session.timeZone": "UTC"},
-        "driver": {"cores": 1, "memory": "1g", "serviceAccount": "spark", "env": ENV},
-        "executor": {"cores": 2, "instances": 3, "memory": "2g", "env": ENV},
+        "driver": {"cores": 1, "memory": "1g", "serviceAccount": "spark",
+                   "labels": {"app.kubernetes.io/managed-by": "smartwatch-operator"},
+                   "template": {"spec": {
+                       "enableServiceLinks": False,
+                       "securityContext": {"runAsNonRoot": True,
+                                           "seccompProfile": {"type": "RuntimeDefault"}},
+                       "containers": [{"name": "spark-kubernetes-driver", "env": ENV,
+                                       "securityContext": {"allowPrivilegeEscalation": False,
+                                                           "capabilities": {"drop": ["ALL"]}}}]}}},
+        "executor": {"cores": 2, "instances": 3, "memory": "2g",
+                     "labels": {"app.kubernetes.io/managed-by": "smartwatch-operator"},
+                     "template": {"spec": {
+                         "enableServiceLinks": False,
+                         "securityContext": {"runAsNonRoot": True,
+                                             "seccompProfile": {"type": "RuntimeDefault"}},
+                         "containers": [{"name": "spark-kubernetes-executor", "env": ENV,
+                                         "securityContext": {"allowPrivilegeEscalation": False,
+                                                             "capabilities": {"drop": ["ALL"]}}}]}}},
     },
 }
 
@@ -159,9 +175,21 @@ def test_no_spark_conf_and_no_aliasing() -> None:
     del body["spec"]["spark"]["sparkConf"]
     app = build(body, DAY, "s", 0, None)
     assert app["spec"]["sparkConf"] == {"spark.sql.session.timeZone": "UTC"}
-    assert app["spec"]["driver"]["env"] is not app["spec"]["executor"]["env"]
+    envs = [app["spec"][role]["template"]["spec"]["containers"][0]["env"]
+            for role in ("driver", "executor")]
+    assert envs[0] == envs[1] and envs[0] is not envs[1]
     build(SCHEDULE, DAY, "s", 0, None)
     assert SCHEDULE["spec"]["spark"]["sparkConf"]["spark.sql.session.timeZone"] == "Europe/Berlin"
+
+
+def test_the_schedules_env_comes_after_the_operators() -> None:
+    extra = [{"name": "AWS_ACCESS_KEY_ID",
+              "valueFrom": {"secretKeyRef": {"name": "lake", "key": "accessKey"}}}]
+    body = copy.deepcopy(SCHEDULE)
+    body["spec"]["spark"]["env"] = extra
+    app = build(body, DAY, "s", 0, None)
+    for role in ("driver", "executor"):
+        assert app["spec"][role]["template"]["spec"]["containers"][0]["env"] == [*ENV, *extra]
 
 
 def test_errors() -> None:
