@@ -151,7 +151,7 @@ spark-operator)
     sed -n '/^replace (/,/^)/{/=>/p};s/^replace \(.*=>.*\)/\1/p' "$gomod" | sed 's/^\s*/replace /'
   } >>go.mod
   go get "$m/cmd/operator@$v" >/dev/null 2>&1 || go get "$m/cmd/operator@$v"
-  go build -trimpath -ldflags "-s -w -X $m/pkg/version.version=$v" -o "$dest/spark-operator" "$m/cmd/operator"
+  go build -trimpath -ldflags "-s -w -X k8s.io/component-base/version.gitVersion=$v" -o "$dest/spark-operator" "$m/cmd/operator"
   ;;
 helm-docs)
   GOBIN="$dest" go install -trimpath -ldflags "-s -w -X main.version=$HELM_DOCS_VERSION" "github.com/norwoodj/helm-docs/cmd/helm-docs@v$HELM_DOCS_VERSION"

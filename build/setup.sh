@@ -170,7 +170,7 @@ if "$venv/bin/python" -c 'import sys; from smartwatch.stack.cluster import wants
     # spark-operator's controller, for the kind tier's image of it (its public image cannot be
     # pulled there).
     spark_operator_dir="$SMARTWATCH_CACHE/spark-operator-$SPARK_OPERATOR_VERSION"
-    step spark-operator "test -x '$spark_operator_dir/spark-operator'" "build/go-tools.sh spark-operator '$spark_operator_dir'"
+    step spark-operator "'$spark_operator_dir/spark-operator' version | grep 'v$SPARK_OPERATOR_VERSION'" "build/go-tools.sh spark-operator '$spark_operator_dir'"
     step kind-images "test -f '$KIND_IMAGES_DIR/node.tar' && test -f '$KIND_IMAGES_DIR/debian-base.tar'" \
       "'$venv/bin/python' -m smartwatch.stack.engine run --remove --root '$SMARTWATCH_CACHE/build/docker' -- build/kind/images.sh '$KIND_IMAGES_DIR'"
     # Builds of other pins or build/kind files: the newest other one is kept, older ones go.

@@ -1,0 +1,109 @@
+"""spark-operator on the kind tier's cluster, as a test fixture: its controller from the image
+built here (build/images/smartwatch-spark-operator.Dockerfile), the real CRDs of ../shared/crds
+(and the SparkConnect CRD its controller also watches, read from its Go module), the smallest
+RBAC it needs, no webhook. Users install spark-operator with its official chart
+(docs/deploy.md)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from smartwatch.stack import images
+from smartwatch.stack.cluster import Cluster
+from smartwatch.stack.crds import third_party_crds
+from tests.kind.conftest import Kube
+
+NAMESPACE = "spark-operator"
+NAME = "spark-operator"
+
+#: What the controller does: reconcile SparkApplications (status, finalizers), run
+#: spark-submit, which makes the driver pod, its Service and ConfigMap in the application's
+#: namespace, watch the pods and claims it made, and record Events.
+RULES = [
+    {"apiGroups": [""], "resources": ["pods"],
+     "verbs": ["get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"]},
+    {"apiGroups": [""], "resources": ["services", "configmaps"],
+     "verbs": ["get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"]},
+    {"apiGroups": [""], "resources": ["persistentvolumeclaims"],
+     "verbs": ["get", "list", "watch", "deletecollection"]},
+    {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "update", "patch"]},
+    {"apiGroups": ["sparkoperator.k8s.io"],
+     "resources": ["sparkapplications", "scheduledsparkapplications", "sparkconnects"],
+     "verbs": ["get", "list", "watch", "update", "patch", "delete"]},
+    {"apiGroups": ["sparkoperator.k8s.io"],
+     "resources": ["sparkapplications/status", "sparkapplications/finalizers",
+                   "scheduledsparkapplications/status", "scheduledsparkapplications/finalizers",
+                   "sparkconnects/status", "sparkconnects/finalizers"],
+     "verbs": ["get", "update", "patch"]},
+]
+
+
+def _sparkconnect_crd() -> Path:
+    """The SparkConnect CRD from spark-operator's module in Go's module cache (make setup
+    downloaded it to build the controller)."""
+    from smartwatch import toolchain
+
+    version = toolchain.versions()["SPARK_OPERATOR_VERSION"]
+    modcache = subprocess.run(["go", "env", "GOMODCACHE"], capture_output=True, text=True,
+                              check=True).stdout.strip()
+    path = (Path(modcache) / "github.com" / "kubeflow" / "spark-operator" / f"v2@v{version}" /
+            "config" / "crd" / "bases" / "sparkoperator.k8s.io_sparkconnects.yaml")
+    assert path.exists(), f"{path} is missing: run make setup (it builds spark-operator)"
+    return path
+
+
+def objects(image: str) -> list[dict[str, Any]]:
+    labels = {"app.kubernetes.io/name": NAME}
+    restricted = {"runAsNonRoot": True, "readOnlyRootFilesystem": True,
+                  "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
+                  "seccompProfile": {"type": "RuntimeDefault"}}
+    return [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}},
+        {"apiVersion": "v1", "kind": "ServiceAccount",
+         "metadata": {"name": NAME, "namespace": NAMESPACE}},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+         "metadata": {"name": f"smartwatch-test-{NAME}"}, "rules": RULES},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+         "metadata": {"name": f"smartwatch-test-{NAME}"},
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                     "name": f"smartwatch-test-{NAME}"},
+         "subjects": [{"kind": "ServiceAccount", "name": NAME, "namespace": NAMESPACE}]},
+        {"apiVersion": "apps/v1", "kind": "Deployment",
+         "metadata": {"name": NAME, "namespace": NAMESPACE, "labels": labels},
+         "spec": {"replicas": 1, "selector": {"matchLabels": labels},
+                  "template": {"metadata": {"labels": labels}, "spec": {
+                      "serviceAccountName": NAME, "enableServiceLinks": False,
+                      "containers": [{
+                          "name": "controller", "image": image, "imagePullPolicy": "Never",
+                          "args": ["controller", "start", "--enable-ui-service=false",
+                                   "--leader-election=false", "--zap-log-level=info",
+                                   "--controller-threads=4"],
+                          "env": [{"name": "HOME", "value": "/tmp"}],
+                          "securityContext": restricted,
+                          "resources": {"requests": {"cpu": "50m", "memory": "256Mi"}},
+                          "readinessProbe": {"httpGet": {"path": "/readyz", "port": 8081}},
+                          "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}]}],
+                      "volumes": [{"name": "tmp", "emptyDir": {}}]}}}},
+    ]
+
+
+def install(cluster: Cluster, report=print) -> str:
+    """spark-operator running on the cluster, watching every namespace: its image's ref."""
+    image = images.build(cluster, "smartwatch-spark-operator", report=report)
+    kube = Kube(cluster, NAMESPACE)
+    from smartwatch import toolchain
+
+    folder = f"spark-operator-{toolchain.versions()['SPARK_OPERATOR_VERSION']}"
+    crds = third_party_crds(folder)
+    assert crds is not None, f"the {folder} CRDs (../shared/crds) are not found"
+    for path in [*sorted(crds.glob("*.yaml")), _sparkconnect_crd()]:
+        kube("apply", "--server-side", "-f", str(path), namespaced=False, timeout=120)
+    kube("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s",
+         namespaced=False, timeout=90)
+    kube("apply", "-f", "-", input="\n".join(json.dumps(o) for o in objects(image)),
+         namespaced=False)
+    kube("rollout", "status", f"deployment/{NAME}", "--timeout=180s", timeout=200)
+    return image
