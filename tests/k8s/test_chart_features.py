@@ -108,7 +108,8 @@ def test_embedded_services_accept_only_the_release_and_its_runs() -> None:
         assert spec["podSelector"]["matchLabels"].items() <= labels.items()
     # Every client of theirs carries the release label: API, Kafka UI, bucket Job, Spark pods.
     templates = [d["spec"]["template"] for d in docs if d["kind"] in ("Deployment", "StatefulSet", "Job")]
-    assert len(templates) == 7  # API, operator, Kafka UI, Kafka, Postgres, object store, bucket Job
+    # API, operator, Kafka UI, Kafka, Postgres, object store, bucket Job, schedules clean-up Job
+    assert len(templates) == 8
     for template in templates:
         assert template["metadata"]["labels"]["app.kubernetes.io/instance"] == RELEASE
     landing = render([*CASES["embedded-everything"], *sets("landing.enabled=true")])
@@ -268,3 +269,20 @@ def test_the_kind_values() -> None:
     assert {c["spec"]["resources"]["requests"]["storage"] for c in claims} == {"1Gi"}
     spark = render([*CASES["ci-kind"], *sets("landing.enabled=true")])
     assert _one(spark, "SparkApplication")["spec"]["image"] == "smartwatch-spark:dev"
+
+
+def test_a_pre_delete_job_lets_the_schedules_go_before_the_operator() -> None:
+    docs = render([])
+    def cleanup(kind: str, docs: list[dict]) -> list[dict]:
+        return [d for d in docs if d["kind"] == kind
+                and d["metadata"]["name"].endswith("-schedules-cleanup")]
+
+    (job,) = cleanup("Job", docs)
+    assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-delete"
+    (role,) = cleanup("Role", docs)
+    assert role["rules"] == [{"apiGroups": ["smartwatch.dev"], "resources": ["aggregationschedules"],
+                              "verbs": ["get", "list", "delete", "patch"]}]
+    script = job["spec"]["template"]["spec"]["containers"][0]["args"][0]
+    assert "app.kubernetes.io/instance=smartwatch" in script and "smartwatch.dev/operator" in script
+    # No schedules, no hook.
+    assert cleanup("Job", render(["--set", "schedules=null"])) == []

@@ -152,7 +152,7 @@ def test_the_bucket_job_is_a_restricted_hook_that_creates_the_lake_bucket() -> N
 
 
 def test_the_bucket_job_creates_every_bucket_of_the_lake_uris() -> None:
-    job = _one(render(CASES["embedded-everything"]), "Job")
+    job = _one(render(CASES["embedded-everything"]), "Job", f"{RELEASE}-objectstore-bucket")
     args = [c["args"] for c in job["spec"]["template"]["spec"]["containers"]]
     assert args == [["bucket", "lake-a"], ["bucket", "lake-b"]]
 
@@ -174,7 +174,7 @@ def test_embedded_object_store_values_reach_it() -> None:
     sts = _one(docs, "StatefulSet", f"{RELEASE}-objectstore")
     assert sts["spec"]["template"]["spec"]["containers"][0]["image"] == "r.example/os:7"
     assert sts["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] == "1Gi"
-    job = _one(docs, "Job")
+    job = _one(docs, "Job", f"{RELEASE}-objectstore-bucket")
     assert job["spec"]["backoffLimit"] == 2
     assert job["spec"]["template"]["spec"]["containers"][0]["image"] == "r.example/os:7"
     assert _env(job["spec"]["template"]["spec"]["containers"][0])["S3_REGION"]["value"] == "eu-west-3"

@@ -79,7 +79,9 @@ def test_operator_rbac_and_command_match_the_manifests() -> None:
 
 def test_spark_driver_role_lets_it_manage_executor_pods() -> None:
     docs = render([])
-    role, binding = _one(docs, "Role"), _one(docs, "RoleBinding")
+    role = next(d for d in docs if d["kind"] == "Role" and d["metadata"]["name"].endswith("-spark"))
+    binding = next(d for d in docs if d["kind"] == "RoleBinding"
+                   and d["roleRef"]["name"] == role["metadata"]["name"])
     rules = {(r, v) for rule in role["rules"] for r in rule["resources"] for v in rule["verbs"]}
     assert {("pods", "create"), ("pods", "delete"), ("pods", "watch"), ("services", "create"),
             ("configmaps", "create"), ("persistentvolumeclaims", "create")} <= rules

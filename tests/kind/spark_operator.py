@@ -20,8 +20,8 @@ NAMESPACE = "spark-operator"
 NAME = "spark-operator"
 
 #: What the controller does: reconcile SparkApplications (status, finalizers), run
-#: spark-submit, which makes the driver pod, its Service and ConfigMap in the application's
-#: namespace, watch the pods and claims it made, and record Events.
+#: spark-submit, which makes the driver pod, its Service, ConfigMap and NetworkPolicy in the
+#: application's namespace, watch the pods and claims it made, and record Events.
 RULES = [
     {"apiGroups": [""], "resources": ["pods"],
      "verbs": ["get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"]},
@@ -30,6 +30,9 @@ RULES = [
     {"apiGroups": [""], "resources": ["persistentvolumeclaims"],
      "verbs": ["get", "list", "watch", "deletecollection"]},
     {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "update", "patch"]},
+    # spark-submit of Spark 4 puts a NetworkPolicy around each driver.
+    {"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies"],
+     "verbs": ["get", "list", "create", "update", "patch", "delete"]},
     {"apiGroups": ["sparkoperator.k8s.io"],
      "resources": ["sparkapplications", "scheduledsparkapplications", "sparkconnects"],
      "verbs": ["get", "list", "watch", "update", "patch", "delete"]},

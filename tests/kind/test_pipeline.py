@@ -154,3 +154,17 @@ def test_a_backfill_of_the_daily_schedule_gives_the_ground_truth(
                                                   float(r["sleep_hr_sum"]))
                 for r in sent.rows.values()}
     assert got == expected
+
+
+def test_uninstall_deletes_the_schedules_and_their_runs_without_hanging(
+        pipeline: Installed) -> None:
+    """The operator's finalizer on each schedule is let go before the operator goes (the
+    chart's pre-delete Job): `helm uninstall --wait` returns, and no schedule or run stays."""
+    kube = pipeline.kube
+    assert kube.json("aggregationschedules")["items"]
+    started = time.monotonic()
+    pipeline.release.uninstall(timeout=240)
+    print(f"helm uninstall: {time.monotonic() - started:.0f} s")
+    assert kube.json("aggregationschedules")["items"] == []
+    wait_for("the runs garbage-collected",
+             lambda: kube.json("sparkapplications")["items"] == [], 120)
