@@ -153,9 +153,23 @@ def _expected_app(ns: str, uid: str, name: str, args: list[str], labels: dict[st
             "mainApplicationFile": "local:///opt/smartwatch/jobs/smartwatch_jobs/submit.py",
             "sparkVersion": "4.2.0", "restartPolicy": {"type": "Never"}, "arguments": args,
             "sparkConf": {"spark.sql.session.timeZone": "UTC"},
-            "driver": {"cores": 1, "memory": "1g", "serviceAccount": "spark", "env": env},
-            "executor": {"cores": 1, "instances": 1, "memory": "1g", "env": env}},
+            "driver": {"cores": 1, "memory": "1g", "serviceAccount": "spark",
+                       "labels": {"app.kubernetes.io/managed-by": "smartwatch-operator"},
+                       "template": _pod_template("spark-kubernetes-driver", env)},
+            "executor": {"cores": 1, "instances": 1, "memory": "1g",
+                         "labels": {"app.kubernetes.io/managed-by": "smartwatch-operator"},
+                         "template": _pod_template("spark-kubernetes-executor", env)}},
     }
+
+
+def _pod_template(container: str, env: list[dict]) -> dict:
+    """A run's driver or executor pod template, as docs/operator.md describes it."""
+    return {"spec": {
+        "enableServiceLinks": False,
+        "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+        "containers": [{"name": container, "env": env,
+                        "securityContext": {"allowPrivilegeEscalation": False,
+                                            "capabilities": {"drop": ["ALL"]}}}]}}
 
 
 def _status(cluster: Cluster, name: str) -> dict:
