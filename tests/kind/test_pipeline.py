@@ -1,9 +1,9 @@
 """The pipeline on the real kind cluster through spark-operator: the chart (ci/kind.yaml and
 ci/kind-spark.yaml) with spark-operator running, readings sent through the API, the landing
 SparkApplication streaming them into the lake on the object store, and the operator, in its
-pod, turning a backfill of the chart's daily schedule into SparkApplications that
-spark-operator runs; the daily rows in the in-cluster Postgres equal the simulator's ground
-truth, computed here from what was sent."""
+pod, turning a backfill of each of the chart's schedules (daily, weekly, monthly) into
+SparkApplications that spark-operator runs; the rows in the in-cluster Postgres equal the
+simulator's ground truth, computed here from what was sent."""
 
 from __future__ import annotations
 
@@ -125,10 +125,35 @@ def test_the_landing_job_lands_every_reading_once(pipeline: Installed, sent: Gro
     assert driver and executors, "the landing job runs as a driver and executor pods"
 
 
-def test_a_backfill_of_the_daily_schedule_gives_the_ground_truth(
-        pipeline: Installed, sent: GroundTruth) -> None:
+#: Each granularity's table, the key of its rows, and the period a local date falls in.
+TABLES = {
+    "daily": ("daily_aggregates", "local_date", lambda d: d),
+    "weekly": ("weekly_aggregates", "week_start", lambda d: d - dt.timedelta(days=d.weekday())),
+    "monthly": ("monthly_aggregates", "month_start", lambda d: d.replace(day=1)),
+}
+
+
+def expected_rows(truth: GroundTruth, granularity: str) -> dict[tuple[str, str], tuple]:
+    """The ground truth summed per user and period (ISO week from its Monday, calendar month):
+    steps, readings, heart-rate samples and sum, sleep heart-rate samples and sum."""
+    period = TABLES[granularity][2]
+    rows: dict[tuple[str, str], list] = {}
+    for r in truth.rows.values():
+        key = (r["user_id"], period(dt.date.fromisoformat(r["local_date"])).isoformat())
+        row = rows.setdefault(key, [0, 0, 0, 0.0, 0, 0.0])
+        for i, field in enumerate(("steps", "readings", "hr_count", "hr_sum", "sleep_hr_count",
+                                   "sleep_hr_sum")):
+            row[i] += r[field]
+    return {k: (v[0], v[1], v[2], float(v[3]), v[4], float(v[5])) for k, v in rows.items()}
+
+
+@pytest.mark.parametrize("granularity", ["daily", "weekly", "monthly"])
+def test_a_backfill_of_each_default_schedule_gives_the_ground_truth(
+        pipeline: Installed, sent: GroundTruth, granularity: str) -> None:
     kube = pipeline.kube
-    schedule = pipeline.name("AggregationSchedule", "schedule")
+    schedule = next(o["metadata"]["name"] for o in pipeline.objects()
+                    if o["kind"] == "AggregationSchedule"
+                    and o["spec"]["granularity"] == granularity)
     first = min(row["local_date"] for row in sent.rows.values())
     last = max(row["local_date"] for row in sent.rows.values())
     kube("patch", "aggregationschedule", schedule, "--type=merge", "-p",
@@ -141,19 +166,20 @@ def test_a_backfill_of_the_daily_schedule_gives_the_ground_truth(
             raise AssertionError(f"a backfill run failed: {status.get('recentFailures')}")
         return status if backfill and backfill.get("succeeded") == backfill.get("total") else None
 
-    status = wait_for("the backfill's runs", done, 1500, every=10)
-    runs = kube.json("sparkapplications", "-l", "app.kubernetes.io/managed-by=smartwatch-operator")
-    assert {r["status"]["applicationState"]["state"] for r in runs["items"]} == {"COMPLETED"}
+    status = wait_for(f"the {granularity} backfill's runs", done, 1500, every=10)
+    runs = kube.json("sparkapplications", "-l", f"smartwatch.dev/granularity={granularity}")
+    assert runs["items"] and {r["status"]["applicationState"]["state"]
+                              for r in runs["items"]} == {"COMPLETED"}
     assert status["lastSuccessfulWindow"]
-    got = {(u, d): (int(steps), int(readings), int(hr_n), float(hr_sum), int(shr_n), float(shr_sum))
+    ready = {c["type"]: c["status"] for c in status["conditions"]}
+    assert ready["Ready"] == "True" and ready.get("Failing", "False") == "False"
+    table, key, _ = TABLES[granularity]
+    got = {(u, d): (int(steps), int(readings), int(hr_n), float(hr_sum), int(shr_n),
+                    float(shr_sum))
            for u, d, steps, readings, hr_n, hr_sum, shr_n, shr_sum in psql(
-               pipeline, "SELECT user_id, local_date, total_steps, readings, hr_samples, hr_sum, "
-                         "sleep_hr_samples, sleep_hr_sum FROM daily_aggregates")}
-    expected = {(r["user_id"], r["local_date"]): (r["steps"], r["readings"], r["hr_count"],
-                                                  float(r["hr_sum"]), r["sleep_hr_count"],
-                                                  float(r["sleep_hr_sum"]))
-                for r in sent.rows.values()}
-    assert got == expected
+               pipeline, f"SELECT user_id, {key}, total_steps, readings, hr_samples, hr_sum, "
+                         f"sleep_hr_samples, sleep_hr_sum FROM {table}")}
+    assert got == expected_rows(sent, granularity)
 
 
 def test_uninstall_deletes_the_schedules_and_their_runs_without_hanging(
