@@ -83,7 +83,7 @@ class Cluster:
         return [(e.type, e.reason, e.message) for e in found.items]
 
 
-def wait_for(what: str, check: Callable[[], Any], timeout: float = 30) -> Any:
+def wait_for(what: str, check: Callable[[], Any], timeout: float = 30, every: float = 0.2) -> Any:
     deadline = time.monotonic() + timeout
     while True:
         value = check()
@@ -91,7 +91,7 @@ def wait_for(what: str, check: Callable[[], Any], timeout: float = 30) -> Any:
             return value
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}; last: {value!r}")
-        time.sleep(0.2)
+        time.sleep(every)
 
 
 def stays(what: str, check: Callable[[], bool], seconds: float = 2.0) -> None:

@@ -13,7 +13,6 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
@@ -22,6 +21,7 @@ from smartwatch.simulate.send import Sender, register, send_all
 from smartwatch.stack import images
 from smartwatch.stack.cluster import Cluster
 from smartwatch.stack.release import CHART, KIND_VALUES, Release
+from tests.k8s.operator_env import wait_for
 from tests.kind import spark_operator
 from tests.kind.chart_release import Installed, port_forward
 from tests.kind.conftest import Kube
@@ -59,17 +59,6 @@ def psql(installed: Installed, sql: str) -> list[list[str]]:
     return [line.split("\t") for line in done.stdout.splitlines() if line]
 
 
-def wait_for(what: str, check, timeout: float, every: float = 5) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not after {timeout:.0f} s")
-        time.sleep(every)
-
-
 def app_state(installed: Installed, name: str) -> str:
     got = installed.kube("get", "sparkapplication", name, "-o", "json", check=False)
     if got.returncode != 0:
@@ -83,7 +72,8 @@ def sent(pipeline: Installed) -> GroundTruth:
     """Six watches in three zones for the two days, every 10 minutes, in the three shapes,
     with a tenth of the batches sent twice (resends): what the aggregates must show."""
     landing = installed_landing(pipeline)
-    wait_for("the landing job running", lambda: app_state(pipeline, landing) == "RUNNING", 600)
+    wait_for("the landing job running", lambda: app_state(pipeline, landing) == "RUNNING", 600,
+             every=5)
     fleet = Fleet(devices=6, days=2, cadence=600, prefix=f"p{uuid.uuid4().hex[:4]}", seed=3,
                   start=dt.datetime.fromisoformat(DAYS[0]),
                   zones=("Europe/Berlin", "America/New_York", "Asia/Tokyo"))
@@ -119,7 +109,7 @@ def test_the_landing_job_lands_every_reading_once(pipeline: Installed, sent: Gro
         rows = psql(pipeline, "SELECT coalesce(sum(rows), 0) FROM landing_batches")
         return int(rows[0][0]) >= readings
 
-    wait_for(f"{readings} readings landed", landed, 600)
+    wait_for(f"{readings} readings landed", landed, 600, every=5)
     driver = pipeline.kube.json("pods", "-l", "spark-role=driver")["items"]
     executors = pipeline.kube.json("pods", "-l", "spark-role=executor")["items"]
     assert driver and executors, "the landing job runs as a driver and executor pods"
@@ -193,4 +183,4 @@ def test_uninstall_deletes_the_schedules_and_their_runs_without_hanging(
     print(f"helm uninstall: {time.monotonic() - started:.0f} s")
     assert kube.json("aggregationschedules")["items"] == []
     wait_for("the runs garbage-collected",
-             lambda: kube.json("sparkapplications")["items"] == [], 120)
+             lambda: kube.json("sparkapplications")["items"] == [], 120, every=5)

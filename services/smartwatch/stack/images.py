@@ -14,7 +14,9 @@ packages and PyPI are reached through the host's network.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -55,12 +57,17 @@ def _spark_jars(v: dict[str, str]) -> list[str]:
               for m in ("s3", "s3-transfer-manager", "sts", "apache-client"))]
 
 
+def _built(folder: str, program: str, what: str) -> dict[str, Path]:
+    """`program` of the set-up cache's `folder` (make setup built it), by its context name."""
+    path = toolchain.cache_dir() / folder / program
+    if not path.exists():
+        raise toolchain.ToolMissing(f"{what} is not built ({path}): run `make setup`")
+    return {program: path}
+
+
 def _spark_operator() -> dict[str, Path]:
     version = toolchain.versions()["SPARK_OPERATOR_VERSION"]
-    program = toolchain.cache_dir() / f"spark-operator-{version}" / "spark-operator"
-    if not program.exists():
-        raise toolchain.ToolMissing(f"spark-operator is not built ({program}): run `make setup`")
-    return {"spark-operator": program}
+    return _built(f"spark-operator-{version}", "spark-operator", "spark-operator")
 
 
 def _kafka_jars(v: dict[str, str]) -> list[str]:
@@ -70,11 +77,7 @@ def _kafka_jars(v: dict[str, str]) -> list[str]:
 
 
 def _weed() -> dict[str, Path]:
-    version = toolchain.versions()["SEAWEEDFS_REVISION"]
-    weed = toolchain.cache_dir() / f"seaweedfs-{version}" / "weed"
-    if not weed.exists():
-        raise toolchain.ToolMissing(f"SeaweedFS is not built ({weed}): run `make setup`")
-    return {"weed": weed}
+    return _built(f"seaweedfs-{toolchain.versions()['SEAWEEDFS_REVISION']}", "weed", "SeaweedFS")
 
 
 IMAGES = {
@@ -139,8 +142,6 @@ def _dependency(coordinate: str) -> str:
 
 def _shipped_with_spark() -> set[str]:
     """Artifact names of the jars pyspark ships (the Spark image's classpath already)."""
-    import importlib.util
-
     spec = importlib.util.find_spec("pyspark")
     if spec is None or spec.origin is None:
         raise toolchain.ToolMissing("pyspark is not installed: run `make setup`")
@@ -148,8 +149,6 @@ def _shipped_with_spark() -> set[str]:
 
 
 def _artifact(jar_name: str) -> str:
-    import re
-
     return re.sub(r"-[0-9][0-9A-Za-z.]*(-[0-9A-Za-z.]+)*\.jar$", "", jar_name)
 
 
@@ -203,8 +202,6 @@ def _archive(ref: str) -> Path:
 
 
 def _keep_archives(name: str, current: Path) -> None:
-    import re
-
     own = re.compile(rf"smartwatch_{re.escape(name)}-[0-9a-f]{{12}}\.tar")
     others = sorted((p for p in current.parent.iterdir() if own.fullmatch(p.name) and p != current),
                     key=lambda p: p.stat().st_mtime, reverse=True)
