@@ -76,6 +76,7 @@ def test_renders(case: str) -> None:
     (["--set", "postgres.embedded.enabled=true", "--set", "postgres.existingSecret=pg"],
      "exclude each other"),
     (["--set", "kafka.version=4.2"], "kafka/version"),
+    (["--set-string", "objectStore.embedded.minFreeSpace=1 GB"], "objectStore/embedded/minFreeSpace"),
     (["--set", "no.such.value=1"], "additional properties"),
 ])
 def test_bad_values_are_refused_by_name(options: list[str], message: str) -> None:

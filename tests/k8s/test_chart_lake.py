@@ -116,7 +116,9 @@ def test_embedded_object_store_contract() -> None:
     assert {m["mountPath"]: m["name"] for m in store["volumeMounts"]} == {"/data": "data", "/tmp": "tmp"}
     assert [c["metadata"]["name"] for c in sts["spec"]["volumeClaimTemplates"]] == ["data"]
     assert store["ports"] == [{"name": "s3", "containerPort": 8333, "protocol": "TCP"}]
-    assert store["readinessProbe"]["tcpSocket"]["port"] == store["livenessProbe"]["tcpSocket"]["port"] == "s3"
+    assert env["S3_MIN_FREE_SPACE"]["value"] == "1"
+    assert store["readinessProbe"]["exec"]["command"] == ["smartwatch-objectstore", "ready"]
+    assert store["livenessProbe"]["tcpSocket"]["port"] == "s3"
     assert pod["securityContext"]["runAsUser"] == 10001 and store["securityContext"]["readOnlyRootFilesystem"]
     service = _one(docs, "Service", name)
     assert [(p["name"], p["port"]) for p in service["spec"]["ports"]] == [("s3", 8333)]

@@ -187,6 +187,14 @@ print(json.dumps({"rows": back.count(), "sum": back.groupBy().sum("twice").first
 """
 
 
+def _store_state(installed: Installed) -> str:
+    """The object store's restarts and its last log lines, for a failed write's message."""
+    pod = f"{installed.name('StatefulSet', 'objectstore')}-0"
+    status = installed.kube.json("pod", pod)["status"].get("containerStatuses", [{}])[0]
+    logs = installed.kube("logs", pod, "--tail=40", check=False).stdout
+    return f"\n--- {pod}: {status.get('restartCount')} restarts, {status.get('lastState')}\n{logs}"
+
+
 def test_a_spark_pod_writes_and_reads_parquet_on_the_object_store(installed: Installed) -> None:
     secret = installed.name("Secret", "objectstore")
     store = installed.find("Service", "objectstore")
@@ -209,7 +217,7 @@ def test_a_spark_pod_writes_and_reads_parquet_on_the_object_store(installed: Ins
         env=[*env, {"name": "HOME", "value": "/tmp"}], labels=installed.labels,
         volumes=[{"name": "probe", "configMap": {"name": "s3-probe"}}],
         mounts=[{"name": "probe", "mountPath": "/probe"}], timeout=400)
-    assert (phase, code) == ("Succeeded", 0), logs[-3000:]
+    assert (phase, code) == ("Succeeded", 0), logs[-3000:] + _store_state(installed)
     result = json.loads(next(line for line in logs.splitlines() if line.startswith('{"rows"')))
     assert result["rows"] == 1000 and result["sum"] == sum(2 * i for i in range(1000))
     assert result["files"] >= 1
