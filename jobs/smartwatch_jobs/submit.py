@@ -5,7 +5,10 @@
     spark-submit local:///opt/smartwatch/jobs/smartwatch_jobs/submit.py \\
         aggregate --granularity daily --from 2026-01-01 --to 2026-01-31 --run-name NAME
 
-and it exits with that command's code. Settings come from the environment
+and it exits with that command's code. When it fails, its error line (the last line it wrote
+to stderr that names the command, else the exception) is the container's termination message
+(`/dev/termination-log`, where Kubernetes looks by default), which the operator reports as
+the failed run's reason. Settings come from the environment
 (SMARTWATCH_POSTGRES_DSN, SMARTWATCH_LAKE_URI, ...); with all of them given, the local stack
 is never consulted. Under spark-submit, master and jars are spark-submit's
 (smartwatch_jobs.spark.session). The CLI imports a command's dependencies only when that
@@ -14,8 +17,10 @@ command runs, so this driver loads the jobs and pyspark, never kopf or httpx.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
+from typing import Any, TextIO
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]  # the checkout (/opt/smartwatch in the image)
@@ -31,11 +36,56 @@ def _paths() -> None:
                            if p not in roots and Path(p or ".").resolve() != HERE]
 
 
+TERMINATION_LOG = Path("/dev/termination-log")  # Kubernetes' default terminationMessagePath
+
+
+class _Remembering:
+    """sys.stderr, remembering the last line that names the command (`smartwatch ...: `)."""
+
+    def __init__(self, inner: TextIO) -> None:
+        self.inner = inner
+        self.last = ""
+        self._partial = ""
+
+    def write(self, text: str) -> int:
+        *lines, self._partial = (self._partial + text).split("\n")
+        for line in lines:
+            if line.startswith("smartwatch "):
+                self.last = line
+        return self.inner.write(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def terminate(message: str) -> None:
+    """Leave `message` as the container's termination message, where there is one."""
+    path = TERMINATION_LOG
+    if path.exists():
+        with contextlib.suppress(OSError):
+            path.write_text(message[:2000])
+
+
 def main(argv: list[str] | None = None) -> int:
     _paths()
     from smartwatch.cli import main as smartwatch
 
-    return smartwatch(sys.argv[1:] if argv is None else argv)
+    stderr = sys.stderr
+    remembered = sys.stderr = _Remembering(stderr)
+    try:
+        code = smartwatch(sys.argv[1:] if argv is None else argv)
+    except SystemExit as exc:  # argparse's usage errors
+        if exc.code not in (0, None):
+            terminate(remembered.last or f"exit code {exc.code}")
+        raise
+    except BaseException as exc:
+        terminate(f"{type(exc).__name__}: {exc}")
+        raise
+    finally:
+        sys.stderr = stderr
+    if code:
+        terminate(remembered.last or f"exit code {code}")
+    return code
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
-"""The kopf side of the operator: an index of the schedules' SparkApplications, and one daemon
-a schedule that carries out `reconcile.plan()`.
+"""The kopf side of the operator: an index of the schedules' SparkApplications, one of their
+failed drivers' termination messages, and one daemon a schedule that carries out
+`reconcile.plan()`.
 
 Everything is registered on a registry built by `build_registry(config)`, so the settings are
 read once at start-up, and tests run the operator in-process (kopf's KopfRunner) with their
@@ -116,6 +117,35 @@ class KubeApi:
             scheme=scheme or None, token=token or None)
 
 
+#: The label spark-operator gives a SparkApplication's driver pod: the application's name.
+APP_NAME_LABEL = "sparkoperator.k8s.io/app-name"
+DRIVERS = {**MANAGED, "spark-role": "driver"}
+
+
+def driver_message(pod: dict[str, Any]) -> str:
+    """The termination message of a pod's failed Spark driver container ("" if none): the
+    job's error line (smartwatch_jobs.submit)."""
+    for status in (pod.get("status") or {}).get("containerStatuses") or []:
+        if status.get("name") == sparkapp.DRIVER_CONTAINER:
+            terminated = (status.get("state") or {}).get("terminated") or {}
+            if terminated.get("exitCode"):
+                return str(terminated.get("message") or "").strip()
+    return ""
+
+
+def with_causes(runs: Any, causes: Any, namespace: str) -> dict[str, RunObserved]:
+    """The runs by name, a failed one's message followed by its driver's termination message
+    (what the job said went wrong), when that is known."""
+    out = {}
+    for run in runs:
+        cause = next(iter(causes.get((namespace, run.name), [])), "")
+        if cause and cause not in run.message:
+            run = dataclasses.replace(run, message=f"{run.message}: {cause}" if run.message
+                                      else cause)
+        out[run.name] = run
+    return out
+
+
 def _observed(body: kopf.Body) -> RunObserved:
     status = body.get("status") or {}
     app = status.get("applicationState") or {}
@@ -152,6 +182,13 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
                   if o.get("kind") == sparkapp.SCHEDULE_KIND]
         return {(namespace, owner): _observed(body) for owner in owners}
 
+    @kopf.index("", "v1", "pods", labels=DRIVERS, registry=registry, id="run_causes")
+    def run_causes(*, body: kopf.Body, namespace: str | None,
+                   **_: Any) -> dict[tuple[str | None, str], str]:
+        app = (body["metadata"].get("labels") or {}).get(APP_NAME_LABEL)
+        message = driver_message(dict(body))
+        return {(namespace, app): message} if app and message else {}
+
     @kopf.daemon(GROUP, VERSION, PLURAL, registry=registry, id="schedule",
                  cancellation_timeout=10)
     async def schedule(*, body: kopf.Body, name: str, namespace: str | None,
@@ -159,7 +196,7 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
         """One loop a schedule (_schedule_loop); kopf hands the index by its id."""
         assert namespace is not None  # AggregationSchedules are namespaced
         await _schedule_loop(kube(), config, body, name, namespace, stopped,
-                             kwargs["schedule_runs"])
+                             kwargs["schedule_runs"], kwargs["run_causes"])
 
     return registry
 
@@ -181,7 +218,7 @@ def _configure(settings: kopf.OperatorSettings) -> None:
 
 async def _schedule_loop(api: KubeApi, config: OperatorConfig, body: kopf.Body, name: str,
                          namespace: str, stopped: kopf.DaemonStopped,
-                         schedule_runs: kopf.Index) -> None:
+                         schedule_runs: kopf.Index, run_causes: kopf.Index) -> None:
     """One loop a schedule. Each tick costs a comparison; the plan is made only when
     something it depends on changed: the spec, the run-now annotation, a run's state, or
     the time reached the next fire or retry."""
@@ -200,7 +237,8 @@ async def _schedule_loop(api: KubeApi, config: OperatorConfig, body: kopf.Body, 
             status = dict(body.get("status") or {})
             if written.get("revision", 0) > status.get("revision", 0):
                 status = written
-            result = plan(name, dict(body["spec"]), status, {r.name: r for r in store}, now,
+            result = plan(name, dict(body["spec"]), status,
+                          with_causes(store, run_causes, namespace), now,
                           created=parse_time(body["metadata"].get("creationTimestamp")),
                           run_now=annotations.get(RUN_NOW_ANNOTATION),
                           generation=body["metadata"].get("generation"))

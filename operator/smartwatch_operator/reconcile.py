@@ -188,6 +188,12 @@ def _outcomes(w: _Work, spec: Mapping[str, Any], runs: Mapping[str, RunObserved]
         _failed(w, rec, run, retry_limit, backoff, now)
 
 
+def _cause(failures: list[dict[str, Any]], window: str) -> str:
+    """": <the message of the window's latest failure>", or "" if none is recorded."""
+    message = next((f["message"] for f in reversed(failures) if f["window"] == window), "")
+    return f": {message}" if message else ""
+
+
 def _failed(w: _Work, rec: dict[str, Any], run: RunObserved, retry_limit: int, backoff: float,
             now: dt.datetime) -> None:
     """A run of `rec` failed: retry after a backoff, or give up."""
@@ -376,10 +382,12 @@ def _finish(w: _Work, runs: Mapping[str, RunObserved], spec: Mapping[str, Any],
     if exhausted:
         set_condition(conditions, "Failing", True, "RetriesExhausted",
                       f"window {exhausted[-1]['window']} failed {exhausted[-1]['failures']} "
-                      "time(s); no retries left", now, generation)
+                      f"time(s){_cause(failures, exhausted[-1]['window'])}; no retries left",
+                      now, generation)
     elif retrying:
         set_condition(conditions, "Failing", True, "Retrying",
-                      f"window {retrying[-1]['window']} failed; retry at "
+                      f"window {retrying[-1]['window']} failed"
+                      f"{_cause(failures, retrying[-1]['window'])}; retry at "
                       f"{retrying[-1]['nextAttemptTime']}", now, generation)
     else:
         set_condition(conditions, "Failing", False, "NoFailures",

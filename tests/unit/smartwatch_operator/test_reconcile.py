@@ -79,6 +79,8 @@ def test_failures_are_retried_with_doubling_backoff_then_given_up():
     failed = {"daily-s20260531": RunObserved("daily-s20260531", "FAILED", "OOM")}
     p = plan("daily", SPEC, st, failed, at("2026-06-01T00:40:00"))
     assert p.status["windows"][0]["state"] == "Retrying"
+    failing = next(c for c in p.status["conditions"] if c["type"] == "Failing")
+    assert failing["message"] == ("window 2026-05-31 failed: OOM; retry at 2026-06-01T00:41:00Z")
     assert p.status["windows"][0]["nextAttemptTime"] == "2026-06-01T00:41:00Z"
     assert p.wake_at == at("2026-06-01T00:41:00")
     assert plan("daily", SPEC, p.status, failed, at("2026-06-01T00:40:59")).create == []
@@ -93,6 +95,7 @@ def test_failures_are_retried_with_doubling_backoff_then_given_up():
     assert p.status["windows"][0]["state"] == "Failed"
     failing = next(c for c in p.status["conditions"] if c["type"] == "Failing")
     assert (failing["status"], failing["reason"]) == ("True", "RetriesExhausted")
+    assert failing["message"] == "window 2026-05-31 failed 3 time(s): FAILED; no retries left"
     # History: one failed run kept, the newest.
     assert sorted(p.delete) == ["daily-s20260531", "daily-s20260531-r1"]
 
