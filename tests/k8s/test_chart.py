@@ -212,7 +212,7 @@ def test_api_has_auth_on_probes_and_a_migration_step() -> None:
     assert "SMARTWATCH_ADMIN_TOKEN" not in env  # the token is a mounted Secret, not a value
     assert api["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert api["livenessProbe"]["httpGet"]["path"] == "/healthz"
-    assert [c["command"] for c in spec["initContainers"]] == [["smartwatch", "db", "migrate"]]
+    assert [c["command"] for c in spec["initContainers"]] == [["smartwatch", "db", "migrate", "--wait", "300"]]
     off = _one(render(["--set", "api.auth=false"]), "Deployment", f"{RELEASE}-api")
     assert _env(off["spec"]["template"]["spec"]["containers"][0])[auth_env]["value"] == "false"
 
