@@ -3,10 +3,11 @@ SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 PY := .venv/bin/python
 
-.PHONY: setup demo test test-unit bench lint clean help
+.PHONY: setup demo test test-e2e test-unit bench lint clean help
 help:
 	@echo "make demo   install what is missing, run the local stack, print what it did"
 	@echo "make test   install what is missing, lint (make lint), run every test tier this machine can run"
+	@echo "make test-e2e  install what is missing, run the kind tier's end-to-end tests (pipeline, skaffold)"
 	@echo "make bench  install what is missing, run the benchmarks in bench/ and print a table"
 	@echo "make setup  only install (cached; SMARTWATCH_CACHE overrides the cache folder)"
 
@@ -16,10 +17,17 @@ setup:
 demo: setup
 	@build/demo.sh
 
-test: setup lint
-	$(PY) -m pytest tests
-	@.venv/bin/smartwatch stack leftovers --state-dir .stack/test >/dev/null \
+LEFTOVERS = @.venv/bin/smartwatch stack leftovers --state-dir .stack/test >/dev/null \
 	  || { echo "a test stack or cluster left these behind:"; .venv/bin/smartwatch stack leftovers --state-dir .stack/test; exit 1; }
+
+# Every tier but the kind tier's end-to-end tests (docs/kind.md: they take longer than the rest).
+test: setup lint
+	$(PY) -m pytest tests -m "not e2e"
+	$(LEFTOVERS)
+
+test-e2e: setup
+	$(PY) -m pytest tests -m e2e
+	$(LEFTOVERS)
 
 test-unit: setup
 	$(PY) -m pytest tests -m unit

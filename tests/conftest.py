@@ -13,6 +13,7 @@ that mentions its state folder may remain.
 from __future__ import annotations
 
 import os
+import platform
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +22,7 @@ import pytest
 from smartwatch import toolchain
 from smartwatch.settings import Settings
 from smartwatch.stack import Stack
+from tests.figures import FIGURES
 
 TIERS = ("unit", "integration", "k8s", "kind")
 
@@ -82,6 +84,18 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
             terminalreporter.write_line(f"{tier}: ran ({count} tests)")
         else:
             terminalreporter.write_line(f"{tier}: no tests selected")
+    if FIGURES:
+        terminalreporter.section("measured")
+        terminalreporter.write_line(f"on {_machine()}")
+        for name, value in FIGURES.items():
+            terminalreporter.write_line(f"{name}: {value}")
+
+
+def _machine() -> str:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text()
+                .splitlines() if line.startswith("model name")), platform.machine())
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{cpu}, {os.cpu_count()} cores, {memory:.0f} GiB"
 
 
 @pytest.fixture(scope="session")
