@@ -4,11 +4,11 @@
 #   go.etcd.io/etcd/server/v3), helm and kind (go install); for the kind node image: kubelet,
 #   kubeadm and the control plane (same wrapper module), pause (C, from the release's module),
 #   containerd, runc, the CNI plugins, CoreDNS and local-path-provisioner; SeaweedFS (the
-#   embedded object store's image), helm-docs (the chart README) and spark-operator (its image
-#   for the kind tier).
+#   embedded object store's image), helm-docs (the chart README), spark-operator (its image
+#   for the kind tier) and skaffold (the dev loop).
 # Usage: build/go-tools.sh TOOL DEST_DIR
 #   (TOOL: kube | kube-node | pause | etcd | helm | kind | containerd | runc | cni | coredns |
-#    local-path | seaweedfs | helm-docs | spark-operator)
+#    local-path | seaweedfs | helm-docs | spark-operator | skaffold)
 # Versions come from versions.env, which the caller has sourced.
 set -euo pipefail
 tool=$1 dest=$2
@@ -41,6 +41,24 @@ kube_build() {
   pkgs=(); for c in "$@"; do pkgs+=("k8s.io/kubernetes/cmd/$c"); done
   go build -trimpath -ldflags "-s -w -X k8s.io/component-base/version.gitVersion=$v -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor" \
     -o "$dest/" "${pkgs[@]}"
+}
+
+# wrapper_build MODULE VERSION PKG OUT LDFLAGS [TAGS]: builds MODULE/PKG at VERSION into OUT.
+# The module's go.mod carries replace lines, which `go install PKG@VERSION` refuses: a wrapper
+# module requires the module and repeats its replace lines (single ones and those of replace
+# blocks; not those to local folders, which its zip does not hold).
+wrapper_build() {
+  local m=$1 v=$2 pkg=$3 out=$4 ldflags=$5 tags=${6:-} gomod
+  rm -rf "$work" && mkdir -p "$work" && cd "$work"
+  go mod init "smartwatch.local/$tool" >/dev/null 2>&1
+  gomod=$(go mod download -json "$m@$v" | sed -n 's/.*"GoMod": "\(.*\)",/\1/p')
+  {
+    echo "require $m $v"
+    sed -n '/^replace (/,/^)/{/=>/p};s/^replace \(.*=>.*\)/\1/p' "$gomod" | sed 's/^\s*/replace /' |
+      { grep -v '=> *\.' || true; }
+  } >>go.mod
+  go get "$m/$pkg@$v" >/dev/null 2>&1 || go get "$m/$pkg@$v"
+  go build -trimpath -tags "$tags" -ldflags "$ldflags" -o "$out" "$m/$pkg"
 }
 
 case "$tool" in
@@ -128,30 +146,20 @@ kind)
   GOBIN="$dest" go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kind@v$KIND_VERSION"
   ;;
 seaweedfs)
-  # SeaweedFS's weed command. Its go.mod carries a replace line, which go install refuses: a
-  # wrapper module requires it and repeats its replace lines.
-  rm -rf "$work" && mkdir -p "$work" && cd "$work"
-  go mod init smartwatch.local/seaweedfs >/dev/null 2>&1
-  m=github.com/seaweedfs/seaweedfs
-  gomod=$(go mod download -json "$m@$SEAWEEDFS_REVISION" | sed -n 's/.*"GoMod": "\(.*\)",/\1/p')
-  { echo "require $m $SEAWEEDFS_REVISION"; grep '^replace .* => [^./]' "$gomod"; } >>go.mod
-  go get "$m/weed@$SEAWEEDFS_REVISION" >/dev/null 2>&1 || go get "$m/weed@$SEAWEEDFS_REVISION"
-  go build -trimpath -ldflags "-s -w" -o "$dest/weed" "$m/weed"
+  # SeaweedFS's weed command.
+  wrapper_build github.com/seaweedfs/seaweedfs "$SEAWEEDFS_REVISION" weed "$dest/weed" "-s -w"
   ;;
 spark-operator)
-  # spark-operator's controller, from its module. Its go.mod carries replace lines (the k8s.io
-  # modules at one release), which go install refuses: a wrapper module repeats them.
-  rm -rf "$work" && mkdir -p "$work" && cd "$work"
-  go mod init smartwatch.local/spark-operator >/dev/null 2>&1
-  m=github.com/kubeflow/spark-operator/v2 v="v$SPARK_OPERATOR_VERSION"
-  gomod=$(go mod download -json "$m@$v" | sed -n 's/.*"GoMod": "\(.*\)",/\1/p')
-  {
-    echo "require $m $v"
-    # the replace block's lines (and single replace lines), as replace directives
-    sed -n '/^replace (/,/^)/{/=>/p};s/^replace \(.*=>.*\)/\1/p' "$gomod" | sed 's/^\s*/replace /'
-  } >>go.mod
-  go get "$m/cmd/operator@$v" >/dev/null 2>&1 || go get "$m/cmd/operator@$v"
-  go build -trimpath -ldflags "-s -w -X k8s.io/component-base/version.gitVersion=$v" -o "$dest/spark-operator" "$m/cmd/operator"
+  # spark-operator's controller.
+  v="v$SPARK_OPERATOR_VERSION"
+  wrapper_build github.com/kubeflow/spark-operator/v2 "$v" cmd/operator "$dest/spark-operator" \
+    "-s -w -X k8s.io/component-base/version.gitVersion=$v"
+  ;;
+skaffold)
+  # skaffold, with its release build's tags and version.
+  m=github.com/GoogleContainerTools/skaffold/v2 v="v$SKAFFOLD_VERSION"
+  wrapper_build "$m" "$v" cmd/skaffold "$dest/skaffold" "-s -w -X $m/pkg/skaffold/version.version=$v" \
+    "osusergo netgo release"
   ;;
 helm-docs)
   GOBIN="$dest" go install -trimpath -ldflags "-s -w -X main.version=$HELM_DOCS_VERSION" "github.com/norwoodj/helm-docs/cmd/helm-docs@v$HELM_DOCS_VERSION"

@@ -171,6 +171,9 @@ if "$venv/bin/python" -c 'import sys; from smartwatch.stack.cluster import wants
     # pulled there).
     spark_operator_dir="$SMARTWATCH_CACHE/spark-operator-$SPARK_OPERATOR_VERSION"
     step spark-operator "'$spark_operator_dir/spark-operator' version | grep 'v$SPARK_OPERATOR_VERSION'" "build/go-tools.sh spark-operator '$spark_operator_dir'"
+    # skaffold, the dev loop on kind (skaffold.yaml's kind profile).
+    skaffold_dir="$SMARTWATCH_CACHE/skaffold-$SKAFFOLD_VERSION"
+    step skaffold "'$skaffold_dir/skaffold' version | grep -x 'v$SKAFFOLD_VERSION'" "build/go-tools.sh skaffold '$skaffold_dir'"
     step kind-images "test -f '$KIND_IMAGES_DIR/node.tar' && test -f '$KIND_IMAGES_DIR/debian-base.tar'" \
       "'$venv/bin/python' -m smartwatch.stack.engine run --remove --root '$SMARTWATCH_CACHE/build/docker' -- build/kind/images.sh '$KIND_IMAGES_DIR'"
     # Builds of other pins or build/kind files: the newest other one is kept, older ones go.

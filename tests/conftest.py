@@ -59,10 +59,12 @@ _skipped_tiers: dict[str, str] = {}
 _tier_counts: dict[str, int] = dict.fromkeys(TIERS, 0)
 
 
+@pytest.hookimpl(trylast=True)  # after -m and -k have deselected: count what runs
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     reasons = {}
     for item in items:
         tiers = [t for t in TIERS if item.get_closest_marker(t)]
+        _item_tiers[item.nodeid] = tiers
         if not tiers:
             raise pytest.UsageError(f"{item.nodeid} has no tier marker ({', '.join(TIERS)})")
         for tier in tiers:
@@ -74,6 +76,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 item.add_marker(pytest.mark.skip(reason=f"{tier} tier: {reasons[tier]}"))
 
 
+_tier_seconds: dict[str, float] = dict.fromkeys(TIERS, 0.0)
+_item_tiers: dict[str, list[str]] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Each tier's time: its tests' setup, call and teardown (module fixtures included)."""
+    for tier in _item_tiers.get(report.nodeid, ()):
+        _tier_seconds[tier] += report.duration
+
+
+def _minutes(seconds: float) -> str:
+    return f"{int(seconds // 60)} min {seconds % 60:.0f} s" if seconds >= 60 else f"{seconds:.0f} s"
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     terminalreporter.section("test tiers")
     for tier in TIERS:
@@ -81,7 +97,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
         if tier in _skipped_tiers:
             terminalreporter.write_line(f"{tier}: SKIPPED ({count} tests): {_skipped_tiers[tier]}")
         elif count:
-            terminalreporter.write_line(f"{tier}: ran ({count} tests)")
+            terminalreporter.write_line(
+                f"{tier}: ran ({count} tests, {_minutes(_tier_seconds[tier])})")
         else:
             terminalreporter.write_line(f"{tier}: no tests selected")
     if FIGURES:

@@ -77,6 +77,11 @@ def kind_bin() -> Path:
     return _need(cache_dir() / f"kind-{versions()['KIND_VERSION']}" / "kind", "kind")
 
 
+def skaffold_bin() -> Path:
+    return _need(cache_dir() / f"skaffold-{versions()['SKAFFOLD_VERSION']}" / "skaffold",
+                 "skaffold")
+
+
 def java_bin() -> Path:
     home = os.environ.get("JAVA_HOME")
     found = Path(home) / "bin" / "java" if home else shutil.which("java")

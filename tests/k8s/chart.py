@@ -142,12 +142,6 @@ def _env(container: dict) -> dict[str, dict]:
     return {e["name"]: e for e in container.get("env", [])}
 
 
-def _kind_set_values() -> list[str]:
-    kind = next(p for p in SKAFFOLD["profiles"] if p["name"] == "kind")
-    release = kind["deploy"]["helm"]["releases"][0]
-    return [arg for key, value in release["setValues"].items() for arg in ("--set", f"{key}={value}")]
-
-
 # --- fixtures of the chart tests that use the API server: a test module imports the
 # *_fixture functions, pytest knows them by their names (chart_crds, namespace).
 

@@ -26,7 +26,6 @@ from tests.k8s.chart import (  # noqa: F401 (the *_fixture functions are fixture
     _env,
     _errors,
     _helm,
-    _kind_set_values,
     _kubectl,
     _one,
     _pod_specs,
@@ -86,9 +85,9 @@ def test_bad_values_are_refused_by_name(options: list[str], message: str) -> Non
 
 # --- every object against the real API server -----------------------------------------------
 
-@pytest.mark.parametrize("case", [*sorted(CASES), "skaffold-kind-profile"])
+@pytest.mark.parametrize("case", sorted(CASES))
 def test_every_object_passes_a_server_dry_run(case: str, kubeconfig: Path, namespace: str) -> None:
-    options = _kind_set_values() if case == "skaffold-kind-profile" else CASES[case]
+    options = CASES[case]
     proc = _helm("template", RELEASE, str(CHART), "--namespace", namespace, *options)
     assert proc.returncode == 0, _errors(proc)
     # The Prometheus operator's kinds have no CRD here: test_chart_features asserts on them.
@@ -212,14 +211,15 @@ def test_api_has_auth_on_probes_and_a_migration_step() -> None:
     assert "SMARTWATCH_ADMIN_TOKEN" not in env  # the token is a mounted Secret, not a value
     assert api["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert api["livenessProbe"]["httpGet"]["path"] == "/healthz"
-    assert [c["command"] for c in spec["initContainers"]] == [["smartwatch", "db", "migrate", "--wait", "300"]]
+    assert [c["command"] for c in spec["initContainers"]] == [
+        ["smartwatch", "db", "migrate", "--wait", "300"]]
     off = _one(render(["--set", "api.auth=false"]), "Deployment", f"{RELEASE}-api")
     assert _env(off["spec"]["template"]["spec"]["containers"][0])[auth_env]["value"] == "false"
 
 
-@pytest.mark.parametrize("case", [*sorted(CASES), "skaffold-kind-profile"])
+@pytest.mark.parametrize("case", sorted(CASES))
 def test_every_container_runs_as_non_root(case: str) -> None:
-    docs = render(_kind_set_values() if case == "skaffold-kind-profile" else CASES[case])
+    docs = render(CASES[case])
     checked = 0
     for where, spec in _pod_specs(docs).items():
         pod = spec.get("securityContext", {})

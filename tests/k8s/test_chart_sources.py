@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from smartwatch.stack.images import IMAGES
+from smartwatch.stack.release import IMAGE_VALUES, KIND_VALUES
 from smartwatch.toolchain import REPO_ROOT
 from tests.k8s.chart import (
     CHART,
@@ -94,25 +96,58 @@ def _template_key(image: str) -> str:
     return re.sub(r"[/.\-]", "_", image)
 
 
-def test_skaffold_builds_both_images_and_wires_them_into_the_chart() -> None:
-    assert SKAFFOLD["apiVersion"] == "skaffold/v4beta11"
-    artifacts = {a["image"]: a for a in SKAFFOLD["build"]["artifacts"]}
-    assert set(artifacts) == {"smartwatch", "smartwatch-spark"}
-    for artifact in artifacts.values():
-        assert (REPO_ROOT / artifact.get("context", ".") / artifact["docker"]["dockerfile"]).is_file()
-    assert SKAFFOLD["build"]["tagPolicy"] == {"sha256": {}}
+def _wiring(release: dict) -> dict[str, str]:
+    """Chart value section -> artifact, from a release's setValueTemplates (which must set
+    each section's repository and tag from the same artifact)."""
+    templates = dict(release["setValueTemplates"])
+    wiring = {}
+    for key, value in templates.items():
+        section, _, field = key.rpartition(".")
+        match = re.fullmatch(r"\{\{\.IMAGE_(REPO|TAG)_(\w+)\}\}", value)
+        assert match and field == {"REPO": "repository", "TAG": "tag"}[match[1]], (key, value)
+        wiring.setdefault(section, set()).add(match[2])
+    assert all(len(artifacts) == 1 for artifacts in wiring.values()), wiring
+    assert all(f"{s}.repository" in templates and f"{s}.tag" in templates for s in wiring)
+    return {section: artifacts.pop() for section, artifacts in wiring.items()}
+
+
+def _artifacts(patches: list[dict] = ()) -> dict[str, dict]:
+    built = {a["image"]: a for a in SKAFFOLD["build"]["artifacts"]}
+    built.update((p["value"]["image"], p["value"]) for p in patches
+                 if p["path"] == "/build/artifacts/-")
+    return built
+
+
+def test_skaffold_builds_the_images_with_the_project_builder_and_wires_them_into_the_chart() -> None:
+    assert SKAFFOLD["apiVersion"] == "skaffold/v4beta13"
+    assert SKAFFOLD["build"]["tagPolicy"] == {"inputDigest": {}}
+    kind = next(p for p in SKAFFOLD["profiles"] if p["name"] == "kind")
+    for name, artifact in _artifacts(kind["patches"]).items():
+        assert artifact["custom"]["buildCommand"] == f"build/images/skaffold-build.sh {name}"
+        image = IMAGES[name]
+        # every input of the image is a dependency, so a change there gives a new tag
+        paths = set(artifact["custom"]["dependencies"]["paths"])
+        assert {"versions.env", image.dockerfile, *image.sources} <= paths
+        assert not image.files or f"build/images/{image.files}" in paths
+        for path in paths:
+            assert (REPO_ROOT / path).exists(), path
+    assert set(_artifacts()) == {"smartwatch", "smartwatch-spark"}
+    assert set(_artifacts(kind["patches"])) == {n for n, i in IMAGES.items() if i.chart}
+
     (release,) = SKAFFOLD["deploy"]["helm"]["releases"]
     assert (REPO_ROOT / release["chartPath"]).resolve() == CHART.resolve()
     assert release["name"] == RELEASE
-    wiring = {"image": "smartwatch", "sparkImage": "smartwatch-spark"}  # chart value -> artifact
-    assert release["setValueTemplates"] == {
-        key: value
-        for section, image in wiring.items()
-        for key, value in ((f"{section}.repository", f"{{{{.IMAGE_REPO_{_template_key(image)}}}}}"),
-                           (f"{section}.tag", f"{{{{.IMAGE_TAG_{_template_key(image)}}}}}"))}
-    for key in release["setValueTemplates"]:
-        section, field = key.split(".")
-        assert field in VALUES[section], key
+    assert _wiring(release) == {"image": "smartwatch", "sparkImage": "smartwatch_spark"}
+    (kind_release,) = kind["deploy"]["helm"]["releases"]
+    # the kind profile installs what `smartwatch cluster install` installs
+    assert [REPO_ROOT / f for f in kind_release["valuesFiles"]] == [KIND_VALUES]
+    assert _wiring(kind_release) == {section: name.replace("-", "_")
+                                     for name, section in IMAGE_VALUES.items()}
+    for section in _wiring(kind_release):
+        node = VALUES
+        for part in section.split("."):
+            node = node[part]
+        assert {"repository", "tag"} <= set(node), section
     # The Spark image fields of the custom resources are rewritten too.
     kinds = {f["groupKind"] for f in SKAFFOLD["resourceSelector"]["allow"]}
     assert kinds == {"SparkApplication.sparkoperator.k8s.io", "AggregationSchedule.smartwatch.dev"}
@@ -128,5 +163,6 @@ def test_skaffold_profiles() -> None:
     kind = profiles["kind"]
     assert {"op": "add", "path": "/build/local/push", "value": False} in kind["patches"]
     (kind_release,) = kind["deploy"]["helm"]["releases"]
-    assert {k: v for k, v in kind_release.items() if k != "setValues"} == release
+    assert {k: kind_release[k] for k in ("name", "namespace", "chartPath")} == {
+        k: release[k] for k in ("name", "namespace", "chartPath")}
     assert kind["deploy"]["statusCheckDeadlineSeconds"] == SKAFFOLD["deploy"]["statusCheckDeadlineSeconds"]

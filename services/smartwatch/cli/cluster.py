@@ -1,4 +1,4 @@
-"""`smartwatch cluster up|down|status|leftovers|images|install|uninstall`: the checkout's kind
+"""`smartwatch cluster up|down|status|leftovers|env|images|image|install|uninstall`: the checkout's kind
 cluster and the chart on it (dev tooling)."""
 
 from __future__ import annotations
@@ -33,10 +33,29 @@ def register(sub: argparse._SubParsersAction) -> None:
                 help="list containers, networks, engine processes and mounts still there "
                      "(exit 1 if any)",
                 examples=["smartwatch cluster leftovers"]).set_defaults(func=cmd_leftovers)
+    add_command(actions, "env", parents=[STATE_DIR],
+                help="print the environment of tools that drive the cluster themselves "
+                     "(KUBECONFIG, DOCKER_HOST, a PATH with kind, helm, kubectl and skaffold)",
+                examples=['eval "$(smartwatch cluster env)" && skaffold run -p kind']
+                ).set_defaults(func=cmd_env)
     add_command(actions, "images", parents=[STATE_DIR],
                 help="build the project's images (or take them from the cache) and load them "
                      "into the cluster",
                 examples=["smartwatch cluster images"]).set_defaults(func=cmd_images)
+    image = add_command(
+        actions, "image", parents=[STATE_DIR],
+        help="build one of the project's images with the cluster's engine and tag it (the "
+             "build command of skaffold.yaml's artifacts); nothing is loaded into the node",
+        examples=["smartwatch cluster image smartwatch --tag smartwatch:dev",
+                  "smartwatch cluster image smartwatch-spark --tag registry.example/spark:1 "
+                  "--push"])
+    image.add_argument("name", help="one of the chart's images: smartwatch, smartwatch-spark, "
+                                    "smartwatch-kafka, smartwatch-postgres, "
+                                    "smartwatch-objectstore")
+    image.add_argument("--tag", required=True, metavar="REF",
+                       help="the reference to give it (skaffold passes $IMAGE)")
+    image.add_argument("--push", action="store_true", help="push REF afterwards")
+    image.set_defaults(func=cmd_image)
     install = add_command(
         actions, "install", parents=[STATE_DIR],
         help="bring the cluster up if needed, load the images, install the chart with "
@@ -102,6 +121,19 @@ def cmd_up(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_env(args: argparse.Namespace) -> int:
+    import shlex
+
+    cluster = _cluster(args)
+    if not cluster.running():
+        print("smartwatch cluster env: the cluster is not up (smartwatch cluster up)",
+              file=sys.stderr)
+        return 1
+    for key, value in cluster.tool_env().items():
+        print(f"export {key}={shlex.quote(value)}")
+    return 0
+
+
 def cmd_images(args: argparse.Namespace) -> int:
     from smartwatch.stack import images
 
@@ -112,6 +144,32 @@ def cmd_images(args: argparse.Namespace) -> int:
         return 1
     for name, ref in images.build_all(cluster, report=print).items():
         print(f"{name}: {ref}")
+    return 0
+
+
+def _image_names() -> list[str]:
+    from smartwatch.stack.images import IMAGES
+
+    return [name for name, image in IMAGES.items() if image.chart]
+
+
+def cmd_image(args: argparse.Namespace) -> int:
+    from smartwatch.stack import images
+
+    if args.name not in _image_names():
+        print(f"smartwatch cluster image: no image {args.name!r} (one of "
+              f"{', '.join(_image_names())})", file=sys.stderr)
+        return 2
+    cluster = _cluster(args)
+    if not cluster.running():
+        print("smartwatch cluster image: the cluster is not up (smartwatch cluster up)",
+              file=sys.stderr)
+        return 1
+    ref = images.build(cluster, args.name, report=print, load=False)
+    cluster.docker("tag", ref, args.tag)
+    if args.push:
+        cluster.docker("push", args.tag, timeout=3600)
+    print(f"{args.name}: {args.tag} (built as {ref})")
     return 0
 
 

@@ -216,6 +216,24 @@ class Cluster:
             env["PATH"] = f"{shim_dir}{os.pathsep}{env.get('PATH', '')}"
         return env
 
+    def tool_env(self) -> dict[str, str]:
+        """What tools that drive this cluster themselves (skaffold, helm, kubectl, kind) need:
+        its kubeconfig, its engine, its state folder (for skaffold's build command,
+        `smartwatch cluster image`), and a PATH with the pinned kind, helm, kubectl and
+        skaffold that make setup built, after the docker shim where kind needs one."""
+        env = {"KUBECONFIG": str(self.kubeconfig), "SMARTWATCH_STATE_DIR": str(self.state)}
+        host = self.docker_host()
+        if host:
+            env["DOCKER_HOST"] = host
+        tools = [toolchain.kind_bin(), toolchain.helm_bin(), toolchain.kube_bin("kubectl")]
+        with contextlib.suppress(toolchain.ToolMissing):
+            tools.append(toolchain.skaffold_bin())
+        path = [str(t.parent) for t in tools]
+        if self._load().get("shim"):
+            path.insert(0, str(self.dir / "shim"))
+        env["PATH"] = os.pathsep.join([*dict.fromkeys(path), os.environ.get("PATH", "")])
+        return env
+
     def kind(self, *args: str, timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run kind on this cluster's engine, in a session of its own (a Ctrl-C reaches us, and
         we stop kind and clean up in order)."""

@@ -6,7 +6,8 @@ sources, its own files from build/images/<folder>/, the jars Maven Central resol
 (`jars/`, with the host's Maven and the set-up cache's repository) and programs make setup
 built (the object store's `weed`). Its tag is a hash of those inputs, the Dockerfile,
 versions.env and the base, so an unchanged checkout builds nothing twice: a built image is
-kept as an archive in the set-up cache (`images/`) and loaded from there into a new engine.
+kept as an archive in the set-up cache (`images/`) and loaded from there into a new engine,
+and the engine keeps only the latest build of each image.
 The base is the cluster's Debian base (the local one with the local node image); Debian's
 packages and PyPI are reached through the host's network.
 """
@@ -29,7 +30,7 @@ from smartwatch.stack.cluster import Cluster
 
 PROJECT = ("pyproject.toml", "uv.lock", "README.md", "services", "jobs", "operator")
 SKIP = ("__pycache__", ".pyc", ".mypy_cache", ".ruff_cache")
-KEEP_ARCHIVES = 3  # archives kept per image in the cache (other checkouts may want older ones)
+KEEP_ARCHIVES = 2  # archives kept per image in the cache (another checkout may want the last)
 
 
 @dataclass(frozen=True)
@@ -209,14 +210,16 @@ def _keep_archives(name: str, current: Path) -> None:
         stale.unlink()
 
 
-def build(cluster: Cluster, name: str, report=lambda line: None) -> str:
+def build(cluster: Cluster, name: str, report=lambda line: None, *, load: bool = True) -> str:
     """Image `name` on the cluster's engine: taken from the engine, else from the cache's
-    archive, else built (and archived); then loaded into the cluster's node. Its reference."""
+    archive, else built (and archived); then, with `load`, loaded into the cluster's node.
+    Its reference."""
     image = IMAGES[name]
-    base = build(cluster, image.on, report) if image.on else cluster.base_image()
+    base = build(cluster, image.on, report, load=False) if image.on else cluster.base_image()
     ref = image_ref(name, base)
     archive = _archive(ref)
-    if cluster.docker("image", "inspect", ref, check=False).returncode == 0:
+    present = cluster.docker("image", "inspect", ref, check=False).returncode == 0
+    if present:
         pass
     elif archive.exists():
         cluster.docker("load", "-i", str(archive), timeout=900)
@@ -236,8 +239,24 @@ def build(cluster: Cluster, name: str, report=lambda line: None) -> str:
         partial.rename(archive)
         _keep_archives(name, archive)
         report(f"image {ref}: built on {base}")
-    cluster.load_image(ref)
+    if not present:
+        _drop_older(cluster, name, ref)
+    if load:
+        cluster.load_image(ref)
     return ref
+
+
+def _drop_older(cluster: Cluster, name: str, current: str) -> None:
+    """Remove the engine's other builds of image `name` and the build stages nothing uses any
+    more: each build of an image is a new tag, and an engine that keeps them all fills its
+    disk (the archives in the cache keep what a later checkout may load again)."""
+    repository = current.rpartition(":")[0]
+    listed = cluster.docker("image", "ls", "--format", "{{.Repository}}:{{.Tag}}", repository,
+                            check=False).stdout.split()
+    older = [ref for ref in listed if ref != current]
+    if older:
+        cluster.docker("image", "rm", *older, check=False)
+    cluster.docker("image", "prune", "--force", check=False)
 
 
 TRUST_STORE = Path("/etc/ssl/certs/ca-certificates.crt")  # Debian's bundle of trusted CAs
