@@ -7,7 +7,7 @@ PY := .venv/bin/python
 help:
 	@echo "make demo   install what is missing, run the local stack, print what it did"
 	@echo "make test   install what is missing, lint (make lint), run every test tier this machine can run"
-	@echo "make test-e2e  install what is missing, run the kind tier's end-to-end tests (pipeline, skaffold)"
+	@echo "make test-e2e  install what is missing, run only the kind tier's end-to-end tests (pipeline, skaffold)"
 	@echo "make bench  install what is missing, run the benchmarks in bench/ and print a table"
 	@echo "make setup  only install (cached; SMARTWATCH_CACHE overrides the cache folder)"
 
@@ -20,11 +20,12 @@ demo: setup
 LEFTOVERS = @.venv/bin/smartwatch stack leftovers --state-dir .stack/test >/dev/null \
 	  || { echo "a test stack or cluster left these behind:"; .venv/bin/smartwatch stack leftovers --state-dir .stack/test; exit 1; }
 
-# Every tier but the kind tier's end-to-end tests (docs/kind.md: they take longer than the rest).
 test: setup lint
-	$(PY) -m pytest tests -m "not e2e"
+	$(PY) -m pytest tests
 	$(LEFTOVERS)
 
+# Only the kind tier's end-to-end tests (marker e2e: the pipeline through spark-operator,
+# skaffold), which make test runs too.
 test-e2e: setup
 	$(PY) -m pytest tests -m e2e
 	$(LEFTOVERS)
