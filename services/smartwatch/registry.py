@@ -16,15 +16,28 @@ from contextlib import contextmanager
 from typing import Any
 
 import psycopg2
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from smartwatch.events import valid_zone
 
 TOKEN_PREFIX = "swd_"
 
 
+#: The spellings of the zone key that profiles are written with, the first the canonical one.
+ZONE_KEYS = ("time_zone", "timezone", "tz")
+
+
 class UserProfile(BaseModel):
-    """One entry of the prototype's user_profiles.json, plus an optional time zone."""
+    """One entry of the prototype's user_profiles.json, plus an optional time zone (under any
+    of ZONE_KEYS). Other keys are ignored here and reported by `unknown_keys`."""
 
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
@@ -33,7 +46,17 @@ class UserProfile(BaseModel):
     user_email: str | None = Field(None, max_length=320)
     gender: str | None = Field(None, max_length=32)
     age: int | None = Field(None, ge=0, le=150)
-    time_zone: str = "UTC"
+    time_zone: str = Field("UTC", validation_alias=AliasChoices(*ZONE_KEYS))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_zone(cls, value: Any) -> Any:
+        if isinstance(value, Mapping):
+            given = {k: value[k] for k in ZONE_KEYS if k in value}
+            if len({str(v).strip() for v in given.values()}) > 1:
+                raise ValueError("the zone is given twice, differently: "
+                                 + ", ".join(f"{k}={v!r}" for k, v in given.items()))
+        return value
 
     @field_validator("user_id", "device_id", mode="before")
     @classmethod
@@ -53,6 +76,18 @@ class ProfileImportError(ValueError):
         super().__init__("; ".join(f"entry {p['index']}: {p['field']}: {p['reason']}"
                                    for p in problems[:10]))
         self.problems = problems
+
+
+def unknown_keys(entries: Iterable[Any]) -> dict[str, int]:
+    """Keys of the entries that no profile field reads, with how many entries carry each."""
+    known = set(UserProfile.model_fields) | set(ZONE_KEYS)
+    found: dict[str, int] = {}
+    for entry in entries:
+        if isinstance(entry, Mapping):
+            for key in entry:
+                if key not in known:
+                    found[str(key)] = found.get(str(key), 0) + 1
+    return dict(sorted(found.items()))
 
 
 def parse_profiles(entries: Iterable[Any]) -> list[UserProfile]:
@@ -212,9 +247,11 @@ class Registry:
             return [r[0] for r in cur.fetchall()]
 
     # -- writes ----------------------------------------------------------------------------
-    def import_profiles(self, entries: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    def import_profiles(self, entries: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         """Upsert users and device ownership, all or nothing. A device that changes owner
-        gets a new owner_since, so its dates are recomputed."""
+        gets a new owner_since, so its dates are recomputed. The counts of users and devices,
+        and the keys that were ignored (`ignored_keys`: key -> entries)."""
+        entries = list(entries)
         profiles = parse_profiles(entries)
         users = devices = 0
         with self._conn() as conn, conn.cursor() as cur:
@@ -235,7 +272,7 @@ class Registry:
                                 (p.device_id, p.user_id))
                     devices += 1
         self.forget()
-        return {"users": users, "devices": devices}
+        return {"users": users, "devices": devices, "ignored_keys": unknown_keys(entries)}
 
     def issue_token(self, device_id: str) -> str:
         """A new token for the device (registered without owner if unknown); earlier tokens

@@ -61,6 +61,9 @@ def cmd_import(args: argparse.Namespace) -> int:
     finally:
         registry.close()
     print(f"imported {counts['users']} user(s), {counts['devices']} device owner(s)")
+    for key, entries in counts["ignored_keys"].items():
+        print(f"ignored key {key!r} (not a profile field) in {entries} entr"
+              f"{'y' if entries == 1 else 'ies'}", file=sys.stderr)
     return 0
 
 

@@ -9,12 +9,13 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 
 import httpx
 import pytest
 
 from smartwatch.stack.process import free_port
-from tests.integration.api.helpers import device_client, new_device
+from tests.integration.api.helpers import admin, device_client, new_device
 from tests.kafka_reader import TopicReader
 
 pytestmark = pytest.mark.integration
@@ -256,3 +257,24 @@ def test_kafka_unreachable_gives_503_with_retry_after(api) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_a_profile_zone_under_any_spelling_is_stored_and_unknown_keys_are_named(api) -> None:
+    import psycopg2
+
+    tag = uuid.uuid4().hex[:8]
+    entries = [{"user_id": f"{tag}-a", "device_id": f"{tag}-da", "timezone": "Asia/Tokyo",
+                "nickname": "a"},
+               {"user_id": f"{tag}-b", "device_id": f"{tag}-db", "tz": "America/New_York"},
+               {"user_id": f"{tag}-c", "device_id": f"{tag}-dc", "time_zone": "Europe/Berlin",
+                "nickname": "c", "shoe_size": 44}]
+    with admin(api) as client:
+        r = client.post("/v1/admin/users/import", json=entries)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"users": 3, "devices": 3,
+                        "ignored_keys": {"nickname": 2, "shoe_size": 1}}
+    with psycopg2.connect(api["dsn"]) as conn, conn.cursor() as cur:
+        cur.execute("SELECT user_id, time_zone FROM users WHERE user_id LIKE %s ORDER BY 1",
+                    (f"{tag}-%",))
+        assert cur.fetchall() == [(f"{tag}-a", "Asia/Tokyo"), (f"{tag}-b", "America/New_York"),
+                                  (f"{tag}-c", "Europe/Berlin")]

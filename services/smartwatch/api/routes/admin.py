@@ -17,7 +17,9 @@ router = APIRouter(prefix="/v1/admin", dependencies=[AdminDep], tags=["admin"])
 async def import_users(state: StateDep,
                        entries: Annotated[list[dict[str, Any]], Body()]) -> dict[str, Any]:
     """Entries in the prototype's user_profiles.json shape (user_id, device_id, user_email,
-    gender, age) with an optional IANA `time_zone` (default UTC). All or nothing."""
+    gender, age) with an optional IANA zone, as `time_zone`, `timezone` or `tz` (default UTC).
+    All or nothing. The answer counts users and device owners, and names each key that no
+    profile field reads (`ignored_keys`: key -> entries)."""
     try:
         counts = await run_in_threadpool(state.registry.import_profiles, entries)
     except ProfileImportError as exc:
