@@ -218,28 +218,25 @@ def build(cluster: Cluster, name: str, report=lambda line: None, *, load: bool =
     base = build(cluster, image.on, report, load=False) if image.on else cluster.base_image()
     ref = image_ref(name, base)
     archive = _archive(ref)
-    present = cluster.docker("image", "inspect", ref, check=False).returncode == 0
-    if present:
-        pass
-    elif archive.exists():
-        cluster.docker("load", "-i", str(archive), timeout=900)
-        report(f"image {ref}: loaded from the cache")
-    else:
-        versions = toolchain.versions()
-        args = [f"BASE={base}", *(f"{a}={versions[a]}" for a in image.args)]
-        if image.trust_host:
-            args.append(f"BUILD_BASE={build_base(cluster, base)}")
-        with tempfile.TemporaryDirectory(prefix=f"smartwatch-image-{name}-") as folder:
-            _assemble(name, Path(folder))
-            cluster.docker("build", "--network", "host", "-t", ref,
-                           *(x for a in args for x in ("--build-arg", a)), folder, timeout=3600)
-        archive.parent.mkdir(parents=True, exist_ok=True)
-        partial = archive.with_suffix(".partial")
-        cluster.docker("save", "-o", str(partial), ref, timeout=900)
-        partial.rename(archive)
-        _keep_archives(name, archive)
-        report(f"image {ref}: built on {base}")
-    if not present:
+    if cluster.docker("image", "inspect", ref, check=False).returncode != 0:
+        if archive.exists():
+            cluster.docker("load", "-i", str(archive), timeout=900)
+            report(f"image {ref}: loaded from the cache")
+        else:
+            versions = toolchain.versions()
+            args = [f"BASE={base}", *(f"{a}={versions[a]}" for a in image.args)]
+            if image.trust_host:
+                args.append(f"BUILD_BASE={build_base(cluster, base)}")
+            with tempfile.TemporaryDirectory(prefix=f"smartwatch-image-{name}-") as folder:
+                _assemble(name, Path(folder))
+                cluster.docker("build", "--network", "host", "-t", ref,
+                               *(x for a in args for x in ("--build-arg", a)), folder, timeout=3600)
+            archive.parent.mkdir(parents=True, exist_ok=True)
+            partial = archive.with_suffix(".partial")
+            cluster.docker("save", "-o", str(partial), ref, timeout=900)
+            partial.rename(archive)
+            _keep_archives(name, archive)
+            report(f"image {ref}: built on {base}")
         _drop_older(cluster, name, ref)
     if load:
         cluster.load_image(ref)
