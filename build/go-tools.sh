@@ -5,10 +5,10 @@
 #   kubeadm and the control plane (same wrapper module), pause (C, from the release's module),
 #   containerd, runc, the CNI plugins, CoreDNS and local-path-provisioner; SeaweedFS (the
 #   embedded object store's image), helm-docs (the chart README), spark-operator (its image
-#   for the kind tier) and skaffold (the dev loop).
+#   for the kind tier; its SparkApplication CRD for the local stack) and skaffold (the dev loop).
 # Usage: build/go-tools.sh TOOL DEST_DIR
 #   (TOOL: kube | kube-node | pause | etcd | helm | kind | containerd | runc | cni | coredns |
-#    local-path | seaweedfs | helm-docs | spark-operator | skaffold)
+#    local-path | seaweedfs | helm-docs | spark-operator | spark-operator-crds | skaffold)
 # Versions come from versions.env, which the caller has sourced.
 set -euo pipefail
 tool=$1 dest=$2
@@ -154,6 +154,13 @@ spark-operator)
   v="v$SPARK_OPERATOR_VERSION"
   wrapper_build github.com/kubeflow/spark-operator/v2 "$v" cmd/operator "$dest/spark-operator" \
     "-s -w -X k8s.io/component-base/version.gitVersion=$v"
+  ;;
+spark-operator-crds)
+  # spark-operator's SparkApplication CRD, from its module's source (no build): the local
+  # stack's kube-apiserver gets it, so the demo's local runner can play spark-operator.
+  dir=$(go mod download -json "github.com/kubeflow/spark-operator/v2@v$SPARK_OPERATOR_VERSION" |
+    sed -n 's/.*"Dir": "\(.*\)",/\1/p')
+  install -m 644 "$dir/config/crd/bases/sparkoperator.k8s.io_sparkapplications.yaml" "$dest/"
   ;;
 skaffold)
   # skaffold, with its release build's tags and version.

@@ -49,6 +49,8 @@ need_root_apt() {
 step java  'java -version' 'need_root_apt openjdk-17-jre-headless'
 step maven 'mvn -v' 'need_root_apt maven'
 step wrk   'command -v wrk' 'need_root_apt wrk'  # HTTP load generator of make bench
+# headless Chromium renders the demo's report in its test
+step chromium 'command -v chromium' 'need_root_apt chromium'
 step go    'go version' 'echo "Go is required (go1.24 or newer) to build kube-apiserver, etcd, helm and kind" >&2; false'
 pg_bin() { for d in "$(dirname "$(command -v initdb 2>/dev/null || echo /nonexistent/x)")" "/usr/lib/postgresql/$POSTGRES_MAJOR/bin"; do
   [ -x "$d/initdb" ] && [ -x "$d/pg_ctl" ] && [ -x "$d/postgres" ] && { echo "$d"; return 0; }; done; return 1; }
@@ -141,6 +143,10 @@ helm_dir="$SMARTWATCH_CACHE/helm-$HELM_VERSION"
 step helm "'$helm_dir/helm' version --short | grep '^v$HELM_VERSION'" "build/go-tools.sh helm '$helm_dir'"
 kind_dir="$SMARTWATCH_CACHE/kind-$KIND_VERSION"
 step kind "'$kind_dir/kind' version | grep 'v$KIND_VERSION'" "build/go-tools.sh kind '$kind_dir'"
+# The SparkApplication CRD for the local stack's kube-apiserver (the demo's local runner).
+spark_crds_dir="$SMARTWATCH_CACHE/spark-operator-crds-$SPARK_OPERATOR_VERSION"
+step spark-crds "test -s '$spark_crds_dir/sparkoperator.k8s.io_sparkapplications.yaml'" \
+  "build/go-tools.sh spark-operator-crds '$spark_crds_dir'"
 helm_docs_dir="$SMARTWATCH_CACHE/helm-docs-$HELM_DOCS_VERSION"
 step helm-docs "test -x '$helm_docs_dir/helm-docs'" "build/go-tools.sh helm-docs '$helm_docs_dir'"
 

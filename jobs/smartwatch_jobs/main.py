@@ -86,6 +86,9 @@ def aggregate(settings: Settings, granularity: str, start, end, dirty: bool,
     if refused:
         return refused
     assert settings.postgres_dsn
+    if window is None and not agg.anything_dirty(settings.postgres_dsn, granularity):
+        print(f"no dirty {granularity} windows")  # and no Spark started
+        return 0
     from smartwatch_jobs.spark import quiet, session
 
     spark = quiet(session(f"smartwatch-aggregate-{granularity}", settings,

@@ -18,6 +18,7 @@ command runs, so this driver loads the jobs and pyspark, never kopf or httpx.
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from pathlib import Path
 from typing import Any, TextIO
@@ -36,7 +37,9 @@ def _paths() -> None:
                            if p not in roots and Path(p or ".").resolve() != HERE]
 
 
-TERMINATION_LOG = Path("/dev/termination-log")  # Kubernetes' default terminationMessagePath
+#: Kubernetes' default terminationMessagePath; SMARTWATCH_TERMINATION_LOG names another file
+#: (the local SparkApplication runner's).
+TERMINATION_LOG = Path("/dev/termination-log")
 
 
 class _Remembering:
@@ -60,7 +63,7 @@ class _Remembering:
 
 def terminate(message: str) -> None:
     """Leave `message` as the container's termination message, where there is one."""
-    path = TERMINATION_LOG
+    path = Path(os.environ.get("SMARTWATCH_TERMINATION_LOG") or TERMINATION_LOG)
     if path.exists():
         with contextlib.suppress(OSError):
             path.write_text(message[:2000])

@@ -249,7 +249,14 @@ def _due(w: _Work, spec: Mapping[str, Any], parsed: ScheduleSpec, granularity: s
                              "or beyond maxCatchUp"))
     for fire in due:
         window = of_fire(granularity, fire, parsed.zone)
-        w.records.setdefault(("s", window.label), _record(window, "s", fire))
+        rec = w.records.get(("s", window.label))
+        if rec is None:
+            w.records[("s", window.label)] = _record(window, "s", fire)
+        elif spec.get("mode") == "dirty" and rec["state"] in TERMINAL:
+            # A dirty run aggregates whatever is dirty when it runs, not its window: each
+            # fire after the window's last run ended is a new run (the record's next attempt).
+            rec.update(state="Pending", failures=0, fireTime=iso(fire))
+            rec.pop("nextAttemptTime", None)
     w.st["lastScheduleTime"] = iso(now if missed and not due else (due[-1] if due else last))
 
 

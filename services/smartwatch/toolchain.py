@@ -82,6 +82,13 @@ def skaffold_bin() -> Path:
                  "skaffold")
 
 
+def spark_application_crd() -> Path:
+    """spark-operator's SparkApplication CRD (make setup copies it from its Go module), which
+    the local stack's kube-apiserver gets for the local SparkApplication runner."""
+    folder = cache_dir() / f"spark-operator-crds-{versions()['SPARK_OPERATOR_VERSION']}"
+    return _need(folder / "sparkoperator.k8s.io_sparkapplications.yaml", "the SparkApplication CRD")
+
+
 def java_bin() -> Path:
     home = os.environ.get("JAVA_HOME")
     found = Path(home) / "bin" / "java" if home else shutil.which("java")

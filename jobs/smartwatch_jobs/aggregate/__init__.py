@@ -15,7 +15,7 @@ bookkeeping and dirty dates) and `job` (run_window, run_dirty).
 
 from smartwatch.periods import GRANULARITIES, Window, WindowError, align, merge_windows
 from smartwatch_jobs.aggregate.compute import figures
-from smartwatch_jobs.aggregate.job import run_dirty, run_window
+from smartwatch_jobs.aggregate.job import anything_dirty, run_dirty, run_window
 from smartwatch_jobs.aggregate.lake import read_events
 from smartwatch_jobs.aggregate.owners import Owners, make_owners
 from smartwatch_jobs.aggregate.runs import (
@@ -31,8 +31,28 @@ from smartwatch_jobs.aggregate.runs import (
 )
 from smartwatch_jobs.aggregate.transforms import first_copies_added, utc_text
 
-__all__ = ["GRANULARITIES", "RUN_NAME_MAX", "Owners", "RunConflict",
-           "RunNameError", "RunResult", "Window", "WindowError", "align", "check_run_name",
-           "claim_run", "dirty_utc_dates", "figures", "first_copies_added", "make_owners",
-           "merge_windows", "read_events", "refuse_succeeded", "run_dirty", "run_window",
-           "utc_text", "window_run_name"]
+__all__ = [
+    "GRANULARITIES",
+    "RUN_NAME_MAX",
+    "Owners",
+    "RunConflict",
+    "RunNameError",
+    "RunResult",
+    "Window",
+    "WindowError",
+    "align",
+    "anything_dirty",
+    "check_run_name",
+    "claim_run",
+    "dirty_utc_dates",
+    "figures",
+    "first_copies_added",
+    "make_owners",
+    "merge_windows",
+    "read_events",
+    "refuse_succeeded",
+    "run_dirty",
+    "run_window",
+    "utc_text",
+    "window_run_name",
+]

@@ -92,6 +92,20 @@ def _computed(spark: SparkSession, lake: str, conn, window: Window, run: str,
     return b"", total[0] or 0, in_window(found, window)
 
 
+def anything_dirty(dsn: str, granularity: str) -> bool:
+    """Whether a dirty run of `granularity` has anything to do (dirty dates, or devices with
+    a new owner): asked before Spark starts, so a run with nothing to do starts none."""
+    import psycopg2
+
+    conn = psycopg2.connect(dsn)
+    try:
+        with conn:
+            dirty, _ = dirty_utc_dates(conn, granularity)
+            return bool(dirty) or bool(newly_owned_devices(conn, granularity))
+    finally:
+        conn.close()
+
+
 def run_dirty(spark: SparkSession, lake: str, dsn: str, granularity: str,
               run: str | None = None) -> list[RunResult]:
     """Recompute only the windows that dirty dates (and newly owned devices) touch, then

@@ -25,19 +25,21 @@ from smartwatch.cli import (
     cluster,
     compact,
     db,
+    demo,
     events,
     land,
     operator_cmd,
     query,
     registry,
     simulate,
+    spark_runner,
     stack,
 )
 from smartwatch.cli.options import Formatter, epilog
 
 #: In the order `smartwatch --help` lists them.
-GROUPS = (stack, cluster, api, db, registry, land, aggregate, compact, query, operator_cmd,
-          events, simulate)
+GROUPS = (demo, stack, cluster, api, db, registry, land, aggregate, compact, query, operator_cmd,
+          spark_runner, events, simulate)
 
 DESCRIPTION = """\
 The smart-watch pipeline: the local stack and kind cluster, the ingest API, the Spark

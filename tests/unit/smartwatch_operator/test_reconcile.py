@@ -112,3 +112,33 @@ def test_an_invalid_spec_is_reported_once_and_schedules_nothing():
     assert again.events == []
     fixed = plan("daily", SPEC, again.status, {}, at("2026-06-01T00:33:00"))
     assert next(c for c in fixed.status["conditions"] if c["type"] == "Ready")["status"] == "True"
+
+
+def test_a_dirty_schedule_runs_at_every_fire_and_a_lookback_one_once_a_window():
+    hourly = {**SPEC, "schedule": "0 * * * *", "timeZone": "UTC"}
+    for mode, expected in (("dirty", ["daily-s20260531-r1"]), ("lookback", [])):
+        spec = {**hourly, "mode": mode}
+        first = plan("daily", spec, None, {}, at("2026-06-01T00:10:00"))
+        started = plan("daily", spec, first.status, {}, at("2026-06-01T01:00:05"))
+        assert [r.name for r in started.create] == ["daily-s20260531"]
+        done = {"daily-s20260531": RunObserved("daily-s20260531", "COMPLETED",
+                                               finished="2026-06-01T01:02:00Z")}
+        finished = plan("daily", spec, started.status, done, at("2026-06-01T01:03:00"))
+        assert finished.create == []
+        # The 02:00 fire is in the same window (the day before).
+        later = plan("daily", spec, finished.status, done, at("2026-06-01T02:00:05"))
+        assert [r.name for r in later.create] == expected, mode
+        if mode == "dirty":
+            assert later.create[0].fire_time == at("2026-06-01T02:00:00")
+            assert later.create[0].attempt == 1
+
+
+def test_a_dirty_fire_while_the_windows_run_is_active_starts_nothing_more():
+    spec = {**SPEC, "schedule": "0 * * * *", "timeZone": "UTC", "mode": "dirty"}
+    first = plan("daily", spec, None, {}, at("2026-06-01T00:10:00"))
+    started = plan("daily", spec, first.status, {}, at("2026-06-01T01:00:05"))
+    running = {"daily-s20260531": RunObserved("daily-s20260531", "RUNNING")}
+    later = plan("daily", spec, started.status, running, at("2026-06-01T02:00:05"))
+    assert later.create == []
+    assert [(w["window"], w["state"]) for w in later.status["windows"]] == [
+        ("2026-05-31", "Running")]

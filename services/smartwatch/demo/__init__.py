@@ -1,0 +1,1 @@
+"""make demo: the whole pipeline on the local stack, its reconciliation and its report (dev tooling)."""
