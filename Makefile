@@ -5,7 +5,7 @@ PY := .venv/bin/python
 
 .PHONY: setup demo test test-e2e test-unit bench lint clean help
 help:
-	@echo "make demo   install what is missing, run the local stack, print what it did"
+	@echo "make demo   install what is missing, run the whole pipeline on the local stack (operator too), reconcile, write a report"
 	@echo "make test   install what is missing, lint (make lint), run every test tier this machine can run"
 	@echo "make test-e2e  install what is missing, run only the kind tier's end-to-end tests (pipeline, skaffold)"
 	@echo "make bench  install what is missing, run the benchmarks in bench/ and print a table"
@@ -14,8 +14,10 @@ help:
 setup:
 	@build/setup.sh
 
+# Options of smartwatch demo (smartwatch demo --help), e.g. DEMO_ARGS="--users 5 --keep-running".
+DEMO_ARGS ?=
 demo: setup
-	@build/demo.sh
+	@.venv/bin/smartwatch demo $(DEMO_ARGS)
 
 LEFTOVERS = @.venv/bin/smartwatch stack leftovers --state-dir .stack/test >/dev/null \
 	  || { echo "a test stack or cluster left these behind:"; .venv/bin/smartwatch stack leftovers --state-dir .stack/test; exit 1; }

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import Any
 
 from smartwatch.db import migrate
 from smartwatch.settings import Settings
@@ -38,6 +39,10 @@ def land(settings: Settings, *, available_now: bool) -> int:
         landing.run(spark, cfg, available_now=available_now,
                     trigger_seconds=settings.landing_trigger_seconds)
     finally:
+        # The state store's maintenance thread first: left running, it fails with "SparkEnv
+        # not active" once the context stops, and logs that as an error with its trace.
+        jvm: Any = spark.sparkContext._jvm
+        jvm.org.apache.spark.sql.execution.streaming.state.StateStore.stop()
         spark.stop()
     return 0
 

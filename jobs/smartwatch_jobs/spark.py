@@ -12,6 +12,9 @@ from pyspark.sql import SparkSession
 
 from smartwatch.settings import Settings
 
+#: The logging of local runs: warnings and errors, no banner (the file says which are left out).
+LOG_CONFIG = Path(__file__).with_name("log4j2.properties")
+
 
 def submitted() -> bool:
     """Whether this driver runs under spark-submit (the SparkApplication's driver, or
@@ -58,6 +61,8 @@ def session(app_name: str, settings: Settings, shuffle_partitions: int, *,
     # benchmark it took 50 s (first run) and 31 s (warm) where the default G1 took 58 and 39.
     java_home = settings.spark_java_home
     options = ["-Duser.timezone=UTC", "-XX:+UseParallelGC"]
+    if LOG_CONFIG.exists():
+        options.append(f"-Dlog4j2.configurationFile={LOG_CONFIG.as_uri()}")
     # The ahead-of-time cache (smartwatch_jobs.aot): written by its training run, used by
     # every other local run when `make setup` built it for this Java.
     aot = settings.spark_aot_cache

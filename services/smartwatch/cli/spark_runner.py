@@ -12,7 +12,7 @@ from smartwatch.cli.options import STACK, add_command
 
 def register(sub: argparse._SubParsersAction) -> None:
     runner = add_command(
-        sub, "spark-runner", help="runs the local stack's SparkApplications with local Spark",
+        sub, "spark-runner", help="run SparkApplications with local Spark, as spark-operator",
         parents=[STACK],
         description="Plays spark-operator on the local stack's kube-apiserver: runs each\n"
                     "SparkApplication's main file and arguments with local Spark and writes its\n"

@@ -19,7 +19,7 @@ ONLY.add_argument("--only", type=components, default=None, metavar="NAMES",
 
 def register(sub: argparse._SubParsersAction) -> None:
     group = add_command(
-        sub, "stack", help="run the local stack (Kafka, Postgres, kube-apiserver, the API)",
+        sub, "stack", help="run the local stack (Kafka, Postgres, kube-apiserver, API)",
         description="The pipeline's servers as plain processes, with their data, configuration\n"
                     "and logs in a state folder (README.md, \"The local stack\").",
         examples=["smartwatch stack up --detach", "smartwatch stack status --json",
@@ -33,11 +33,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     up.set_defaults(func=cmd_up)
     add_command(actions, "down", parents=[ONLY, STATE_DIR], help="stop the stack",
                 examples=["smartwatch stack down"]).set_defaults(func=cmd_down)
-    add_command(actions, "status", parents=[JSON, ONLY, STATE_DIR],
-                help="report each component's address, pid and health (exit 1 unless all "
-                     "are up)",
-                examples=["smartwatch stack status", "smartwatch stack status --json --only "
-                                                     "postgres"]).set_defaults(func=cmd_status)
+    status = add_command(
+        actions, "status", parents=[JSON, ONLY, STATE_DIR],
+        help="report each component's address, pid and health (exit 1 unless all are up)",
+        description="Reports each component's address, pid and health (exit 1 unless all are\n"
+                    "up). The Postgres URL is printed with its password as *** unless\n"
+                    "--show-password is given; --json prints it whole, for scripts.",
+        examples=["smartwatch stack status", "smartwatch stack status --json --only postgres"])
+    status.add_argument("--show-password", action="store_true",
+                        help="print the Postgres URL with its password")
+    status.set_defaults(func=cmd_status)
     add_command(actions, "leftovers", parents=[STATE_DIR],
                 help="list processes (and cluster leftovers) still running from the state "
                      "folder (exit 1 if any)",
@@ -74,7 +79,9 @@ def _only(args: argparse.Namespace) -> tuple[str, ...]:
     return COMPONENTS if args.only is None else args.only
 
 
-def print_status(status: dict[str, Any]) -> None:
+def print_status(status: dict[str, Any], show_password: bool = False) -> None:
+    from smartwatch.stack.postgres import masked
+
     rows = [("COMPONENT", "ADDRESS", "PID", "HEALTH")]
     for c in status["components"]:
         rows.append((c["component"], c["address"] or "-", str(c["pid"] or "-"), c["health"]))
@@ -83,7 +90,8 @@ def print_status(status: dict[str, Any]) -> None:
         print("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
     for key in ("kafka_bootstrap", "postgres_dsn", "kubeconfig", "api_url"):
         if status.get(key):
-            print(f"{key}: {status[key]}")
+            value = masked(status[key], show_password) if key == "postgres_dsn" else status[key]
+            print(f"{key}: {value}")
     print(f"state: {status['state_dir']}")
 
 
@@ -92,7 +100,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(status, indent=2))
     else:
-        print_status(status)
+        print_status(status, args.show_password)
     only = _only(args)
     return 0 if all(c["health"] in ("ok", "external") for c in status["components"]
                     if c["component"] in only) else 1

@@ -29,13 +29,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from smartwatch.demo import report as rep
 from smartwatch.demo import truth
 from smartwatch.settings import Settings
 from smartwatch.simulate.fleet import Fleet, Reading
 from smartwatch.stack import Stack
+from smartwatch.stack.postgres import masked
 from smartwatch.stack.process import spawn, stop
 from smartwatch.toolchain import REPO_ROOT
 
@@ -63,15 +63,6 @@ class Options:
     report: Path | None = None  # default: <state>/report.html
     timeout: float = 900.0  # for each wait on the pipeline
     seed: int = 1
-
-
-def masked(dsn: str, show: bool = False) -> str:
-    """A Postgres URL with its password replaced by *** (unless `show`)."""
-    parts = urlsplit(dsn)
-    if show or not parts.password:
-        return dsn
-    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 class Demo:

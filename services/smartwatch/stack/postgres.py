@@ -11,10 +11,19 @@ import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from smartwatch import toolchain
 from smartwatch.stack.process import reuse_port, spawn, unprivileged_user, wait_until
+
+
+def masked(dsn: str, show: bool = False) -> str:
+    """A Postgres URL with its password as *** (unless `show`), for what is printed."""
+    parts = urlsplit(dsn)
+    if show or not parts.password:
+        return dsn
+    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
 
 DATABASE = "smartwatch"
 ROLE = "smartwatch"

@@ -162,9 +162,12 @@ class Runner:
         from kubernetes import client
 
         namespace, name = _key(app)
-        with contextlib.suppress(client.ApiException):  # deleted meanwhile
+        try:
             self.custom.patch_namespaced_custom_object_status(
                 GROUP, VERSION, namespace, PLURAL, name, {"status": status})
+        except client.ApiException as exc:
+            if exc.status != 404:  # not deleted meanwhile
+                raise
 
     # -- runs ------------------------------------------------------------------------------
     def step(self) -> None:
@@ -196,6 +199,7 @@ class Runner:
         except NotRunnable as exc:
             self._status(app, {"applicationState": {"state": "SUBMISSION_FAILED",
                                                     "errorMessage": str(exc)},
+                               "driverInfo": {},  # the CRD requires it in every status
                                "lastSubmissionAttemptTime": attempt, "submissionAttempts": 1,
                                "terminationTime": now()})
             return

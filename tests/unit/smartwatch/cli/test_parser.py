@@ -13,7 +13,7 @@ from smartwatch.cli import build_parser, parse
 
 pytestmark = pytest.mark.unit
 
-# Command lines of README.md, docs/*.md, build/demo.sh, the Makefile, bench/, the chart, the
+# Command lines of README.md, docs/*.md, the Makefile, bench/, the chart, the
 # operator's SparkApplications and the tests, with the handler each must reach.
 IN_USE = [
     ("stack up", "cmd_up"),
@@ -23,7 +23,14 @@ IN_USE = [
     ("stack down --state-dir S", "cmd_down"),
     ("stack status", "cmd_status"),
     ("stack status --json --only postgres,kafka --state-dir S", "cmd_status"),
+    ("stack status --show-password", "cmd_status"),
     ("stack leftovers --state-dir .stack/test", "cmd_leftovers"),
+    ("demo", "cmd_demo"),
+    ("demo --users 5 --days 2 --keep-running --show-password --state-dir S", "cmd_demo"),
+    ("demo --direct --report R", "cmd_demo"),
+    ("demo check --state-dir S", "cmd_check"),
+    ("spark-runner --state-dir S", "cmd_spark_runner"),
+    ("spark-runner --kubeconfig K --concurrency 2", "cmd_spark_runner"),
     ("stack purge --state-dir S", "cmd_purge"),
     ("cluster up --state-dir S", "cmd_up"),
     ("cluster status --json --state-dir S", "cmd_status"),
@@ -127,6 +134,20 @@ def test_parsing_a_job_command_imports_no_kopf_nor_httpx() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True, timeout=120)
     assert done.stdout.strip() == "[]"
+
+
+def test_the_top_level_help_lists_every_command_on_one_line(capsys, monkeypatch) -> None:
+    monkeypatch.setenv("COLUMNS", "80")  # a terminal's usual width, whatever runs the test
+    with pytest.raises(SystemExit):
+        parse(["--help"])
+    lines = capsys.readouterr().out.splitlines()
+    first = lines.index("  COMMAND") + 1
+    listed = lines[first:lines.index("", first)]
+    names = next(a for a in build_parser()._actions
+             if isinstance(a, argparse._SubParsersAction)).choices
+    assert [line.split()[0] for line in listed] == list(names)  # no continuation lines
+    for line in listed:
+        assert len(line.split()) > 2, line  # a name and its help
 
 
 def test_the_help_of_a_group_lists_its_sub_commands(capsys) -> None:
