@@ -3,7 +3,7 @@
 The runtime is what runs in a pod: the event model, settings, registry, API, database
 migrations, the domain module, the Spark jobs and the operator. The dev tooling is the local
 stack and the kind cluster (`smartwatch.stack`), the set-up cache (`smartwatch.toolchain`),
-the simulator, the benchmarks and the tests. The CLI is the entry layer of both: its local
+the simulator, the demo (`smartwatch.demo`), the benchmarks and the tests. The CLI is the entry layer of both: its local
 conveniences may reach the dev tooling, each inside the command that needs it.
 """
 
@@ -20,7 +20,8 @@ from smartwatch.toolchain import REPO_ROOT
 
 pytestmark = pytest.mark.unit
 
-DEV_TOOLING = ("smartwatch.stack", "smartwatch.toolchain", "smartwatch.simulate", "bench", "tests")
+DEV_TOOLING = ("smartwatch.stack", "smartwatch.toolchain", "smartwatch.simulate", "smartwatch.demo",
+               "bench", "tests")
 ENTRY = ("smartwatch.cli", "smartwatch.__main__")
 PACKAGES = {"smartwatch": REPO_ROOT / "services" / "smartwatch",
             "smartwatch_jobs": REPO_ROOT / "jobs" / "smartwatch_jobs",
