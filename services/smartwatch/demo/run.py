@@ -48,6 +48,8 @@ SHAPES = ("canonical", "legacy-a", "legacy-b")
 BATCH = 500
 RESEND_EVERY, LATE_EVERY = 10, 13  # every 10th batch is sent twice, every 13th late
 SPARK = ("sparkoperator.k8s.io", "v1beta2", "sparkapplications")
+#: The runner's runs at a time: a fire's three runs together, their JVM start-ups overlapping.
+RUNNER_CONCURRENCY = 3
 SCHEDULES = ("smartwatch.dev", "v1alpha1", "aggregationschedules")
 
 
@@ -66,9 +68,9 @@ class Options:
 
 
 class Demo:
-    def __init__(self, options: Options, out: Callable[[str], None] = print) -> None:
+    def __init__(self, options: Options, out: Callable[[str], None] | None = None) -> None:
         self.o = options
-        self.out = out
+        self.out = out or _print  # each line at once, also into a pipe
         self.state = Path(options.state_dir).resolve()
         self.stack = Stack(Settings(), self.state)
         self.t0 = time.monotonic()
@@ -142,7 +144,8 @@ class Demo:
              "--namespace", NAMESPACE, "--liveness-port", "0", "--metrics-port", "0"],
             self.state / "operator" / "operator.log", env=env)
         self.helpers["spark-runner"] = spawn(
-            [sys.executable, "-m", "smartwatch", "spark-runner", "--state-dir", state],
+            [sys.executable, "-m", "smartwatch", "spark-runner", "--state-dir", state,
+             "--concurrency", str(RUNNER_CONCURRENCY)],
             self.state / "spark-runner" / "runner.log", env=env)
         self.say("operator and local SparkApplication runner started "
                  f"(logs in {self.state / 'operator'} and {self.state / 'spark-runner'})")
@@ -373,21 +376,31 @@ class Demo:
 
     # -- what is shown ---------------------------------------------------------------------
     def print_table(self, users: list[Any]) -> None:
+        """Each user's last whole local day (the first and last local dates are cut short by
+        the simulated range, which is in UTC days), and their mean steps over whole days."""
         import psycopg2
 
         with psycopg2.connect(self.status["postgres_dsn"]) as conn, conn.cursor() as cur:
+            # A whole day: readings from local midnight to its last minute.
             cur.execute("""
-                SELECT user_id, local_date, total_steps, avg_hr, avg_sleep_hr FROM (
-                  SELECT *, row_number() OVER (PARTITION BY user_id ORDER BY local_date DESC) n
-                  FROM daily_aggregates) t WHERE n <= 2 ORDER BY user_id, local_date""")
+                WITH whole AS (
+                  SELECT a.* FROM daily_aggregates a JOIN users u USING (user_id)
+                  WHERE (a.first_at AT TIME ZONE u.time_zone)::time < '00:01'
+                    AND (a.last_at AT TIME ZONE u.time_zone)::time >= '23:59')
+                SELECT user_id, local_date, total_steps, avg_hr, avg_sleep_hr, mean_steps FROM (
+                  SELECT *, row_number() OVER (PARTITION BY user_id ORDER BY local_date DESC) n,
+                         avg(total_steps) OVER (PARTITION BY user_id) AS mean_steps
+                  FROM whole) t
+                WHERE n = 1 ORDER BY user_id""")
             rows = cur.fetchall()
         zone = {u.user_id: u.time_zone for u in users}
         self.out("")
-        self.out(f"{'user':<16} {'zone':<18} {'local day':<10} {'steps':>7} {'avg HR':>7} "
-                 f"{'sleep HR':>8}")
-        for user, day, steps, hr, sleep in rows:
+        self.out("each user's last whole local day:")
+        self.out(f"{'user':<16} {'zone':<18} {'day':<10} {'steps':>7} {'avg HR':>6} "
+                 f"{'sleep HR':>8} {'steps/day':>9}")
+        for user, day, steps, hr, sleep, mean in rows:
             self.out(f"{user:<16} {zone.get(user, '?'):<18} {day.isoformat():<10} {steps:>7,} "
-                     f"{_round(hr):>7} {_round(sleep):>8}")
+                     f"{_round(hr):>6} {_round(sleep):>8} {float(mean):>9,.0f}")
 
     def write_report(self, line: str, matched: bool, start: dt.datetime,
                      end: dt.datetime) -> Path:
@@ -547,6 +560,10 @@ def _dst_note(users: list[Any], start: dt.datetime, end: dt.datetime) -> str:
                 return f"{zone}'s DST change on {(t + dt.timedelta(hours=1)):%Y-%m-%d}"
             t += dt.timedelta(hours=1)
     return "no DST change"
+
+
+def _print(line: str) -> None:
+    print(line, flush=True)
 
 
 def _raise_interrupt(*_: Any) -> None:
