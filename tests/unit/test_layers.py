@@ -3,8 +3,9 @@
 The runtime is what runs in a pod: the event model, settings, registry, API, database
 migrations, the domain module, the Spark jobs and the operator. The dev tooling is the local
 stack and the kind cluster (`smartwatch.stack`), the set-up cache (`smartwatch.toolchain`),
-the simulator, the demo (`smartwatch.demo`), the benchmarks and the tests. The CLI is the entry layer of both: its local
-conveniences may reach the dev tooling, each inside the command that needs it.
+the simulator, the demo (`smartwatch.demo`), the benchmarks and the tests. The CLI is the
+entry layer of both: its local conveniences may reach the dev tooling, each inside the
+command that needs it.
 """
 
 from __future__ import annotations
