@@ -100,6 +100,7 @@ table { border-collapse: collapse; width: 100%; font-size: 0.92em; }
 th, td { text-align: left; padding: 5px 8px; border-bottom: 1px solid #e2e2e2; vertical-align: top; }
 th { background: #f5f5f5; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
+td code { white-space: nowrap; }
 .state-completed, .state-succeeded { color: #1e6b34; }
 .state-failed { color: #a12a1c; font-weight: 600; }
 .state-running, .state-submitted, .state-pending { color: #8a5a00; }
