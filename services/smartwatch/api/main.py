@@ -10,12 +10,16 @@ from fastapi import FastAPI
 
 from smartwatch import __version__
 from smartwatch.api.deps import AppState
+from smartwatch.api.drain import DrainUnreadBody
 from smartwatch.api.metrics import Metrics
 from smartwatch.api.producer import EventProducer
 from smartwatch.api.routes import admin, events, health, users
 from smartwatch.db import migrate
 from smartwatch.registry import Registry
 from smartwatch.settings import Settings, get_settings
+
+#: How much of an unread body is read and dropped before an early answer, in body limits.
+DRAIN_FACTOR = 4
 
 
 def create_app(settings: Settings | None = None, *, producer: EventProducer | None = None,
@@ -47,6 +51,9 @@ def create_app(settings: Settings | None = None, *, producer: EventProducer | No
     app.include_router(admin.router)
     app.include_router(users.router)
     app.include_router(health.router)
+    # Outermost: an answer given before the body was read (413, 401, ...) reaches a client
+    # that sends the whole body first (smartwatch.api.drain).
+    app.add_middleware(DrainUnreadBody, bound=DRAIN_FACTOR * settings.max_body_bytes)
     return app
 
 
