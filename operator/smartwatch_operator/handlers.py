@@ -250,7 +250,9 @@ async def _schedule_loop(api: KubeApi, config: OperatorConfig, body: kopf.Body, 
                 written = result.status
             if result.remove_run_now:
                 await api.remove_annotation(namespace, name, RUN_NOW_ANNOTATION)
-            seen, wake_at = fingerprint, result.wake_at
+            # After creating runs, plan again at the next tick: a run found there already (a
+            # restart after it was created) may have ended, and its state will not change.
+            seen, wake_at = (None if result.create else fingerprint), result.wake_at
             if config.metrics is not None:
                 config.metrics.observe(body["spec"].get("granularity", ""), result,
                                        time.perf_counter() - t0)

@@ -7,11 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -98,53 +93,6 @@ def test_lake_holds_exactly_the_unique_valid_events(spark, kafka_bootstrap, post
     by_date = Counter(r["event_date"] for r in rows)
     assert landed_counts(postgres_dsn, landing_id) == dict(by_date)
     assert dirty_dates_of_year(postgres_dsn) == dict(by_date)
-
-
-def _land_process(env: dict, state: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "smartwatch", "land", "--available-now",
-                             "--state-dir", state], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
-
-
-def test_sigkill_in_the_middle_of_a_batch_then_restart(kafka_bootstrap, postgres_dsn,
-                                                       tmp_path, stack) -> None:
-    migrate(postgres_dsn)
-    events, produced = make_events(n_devices=6, per_device=400, seed=2)
-    bad = junk(max_bytes=4096)
-    topic = produce(kafka_bootstrap, _records(produced, bad))
-    lake, quarantine, ckpt = tmp_path / "lake", tmp_path / "q", tmp_path / "ckpt"
-    env = {**os.environ, "SMARTWATCH_KAFKA_BOOTSTRAP": kafka_bootstrap,
-           "SMARTWATCH_POSTGRES_DSN": postgres_dsn, "SMARTWATCH_EVENTS_TOPIC": topic,
-           "SMARTWATCH_LAKE_URI": f"file://{lake}", "SMARTWATCH_QUARANTINE_URI": quarantine.as_uri(),
-           "SMARTWATCH_CHECKPOINT_URI": ckpt.as_uri(), "SMARTWATCH_SPARK_MASTER": "local[2]",
-           "SMARTWATCH_LANDING_MAX_OFFSETS_PER_TRIGGER": "300",
-           "SMARTWATCH_LANDING_MAX_RECORD_BYTES": "4096"}
-    first = _land_process(env, str(stack.state))
-    try:
-        # Wait until batch 1 is published, then until a later batch is half-way (staging).
-        deadline = time.monotonic() + 240
-        while not list(lake.glob("event_date=*/part-*-000000000001-*.parquet")):
-            assert first.poll() is None and time.monotonic() < deadline, "no batch 1"
-            time.sleep(0.05)
-        while not any((lake / "_staging").glob("*")) if (lake / "_staging").exists() else True:
-            assert first.poll() is None and time.monotonic() < deadline, "no batch in flight"
-            time.sleep(0.01)
-    finally:
-        os.killpg(first.pid, signal.SIGKILL)
-        first.wait(timeout=60)
-    partial = read_lake(lake)
-    assert 0 < len(partial) < len(events), "the kill came too late to test anything"
-
-    second = _land_process(env, str(stack.state))
-    assert second.wait(timeout=600) == 0
-
-    rows = read_lake(lake)
-    ids = Counter(r["event_id"] for r in rows)
-    assert ids.most_common(1)[0][1] == 1, "a row was landed twice"
-    assert {r["event_id"]: r for r in rows} == {e["event_id"]: expected_row(e) for e in events}
-    assert len(read_quarantine(quarantine)) == len(bad)
-    landing_id = (ckpt / "smartwatch-landing-id").read_text().strip()
-    assert landed_counts(postgres_dsn, landing_id) == dict(Counter(r["event_date"] for r in rows))
 
 
 def test_compaction_is_atomic_for_readers(spark, kafka_bootstrap, postgres_dsn, tmp_path) -> None:
