@@ -151,6 +151,13 @@ class EventIn(BaseModel):
     def _sleep(cls, value: Any) -> Any:
         return parse_sleep_state(value)
 
+    @field_validator("schema_version", mode="before")
+    @classmethod
+    def _version_type(cls, value: Any) -> Any:
+        if isinstance(value, bool):  # JSON true would pass as 1
+            raise ValueError("schema_version must be the number 1, not a boolean")
+        return value
+
     @field_validator("measured_at", mode="before")
     @classmethod
     def _time_type(cls, value: Any) -> Any:
