@@ -25,6 +25,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -80,12 +81,16 @@ class Demo:
 
     # -- output ----------------------------------------------------------------------------
     def say(self, text: str) -> None:
+        _stop_if_interrupted()
         self.out(f"[{time.monotonic() - self.t0:6.1f}s] {text}")
 
     # -- the whole demo ----------------------------------------------------------------------
     def run(self) -> int:
         interrupted = False
-        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+        # Ctrl-C (SIGINT) and SIGTERM both stop the demo, also where SIGINT came in ignored
+        # (a process started in the background by a shell, where Python leaves it ignored).
+        previous = {sig: signal.signal(sig, _raise_interrupt)
+                    for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             self.start()
             code = self.pipeline()
@@ -94,10 +99,12 @@ class Demo:
             return code
         except KeyboardInterrupt:
             interrupted = True
+            _INTERRUPTED.clear()  # stopping is what the interrupt asked for
             self.out("\ninterrupted: stopping everything the demo started")
             return 130
         finally:
-            signal.signal(signal.SIGTERM, previous)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
             if interrupted or not self.o.keep_running:
                 self.stop_all()
 
@@ -269,6 +276,7 @@ class Demo:
             proc = subprocess.run([sys.executable, "-m", "smartwatch", *args,
                                    "--state-dir", str(self.state)], stdout=out,
                                   stderr=subprocess.STDOUT, check=False)
+        _stop_if_interrupted()
         if proc.returncode != 0:
             tail = log.read_text(errors="replace")[-2000:]
             raise RuntimeError(f"{what} failed (exit {proc.returncode}); {log}:\n{tail}")
@@ -324,6 +332,7 @@ class Demo:
         deadline = time.monotonic() + self.o.timeout
         since = landed_at.replace(microsecond=0)
         while True:
+            _stop_if_interrupted()
             self.check_helpers()
             apps = self._apps()
             failed = [a for a in apps if _state(a) in ("FAILED", "SUBMISSION_FAILED")]
@@ -566,5 +575,17 @@ def _print(line: str) -> None:
     print(line, flush=True)
 
 
+#: Set by the first Ctrl-C or SIGTERM. The handler raises KeyboardInterrupt at once; where
+#: that lands in code that swallows it (a finalizer run by the garbage collector), the next
+#: step or wait of the demo raises it again (_stop_if_interrupted).
+_INTERRUPTED = threading.Event()
+
+
 def _raise_interrupt(*_: Any) -> None:
+    _INTERRUPTED.set()
     raise KeyboardInterrupt
+
+
+def _stop_if_interrupted() -> None:
+    if _INTERRUPTED.is_set():
+        raise KeyboardInterrupt
