@@ -51,7 +51,8 @@ def parse(raw: DataFrame, max_record_bytes: int) -> DataFrame:
     text = F.col("value").cast("string")
     parsed = F.from_json(text, wire_schema(), {"mode": "PERMISSIVE",
                                                "columnNameOfCorruptRecord": "_corrupt_record"})
-    df = raw.select(text.alias("raw"), parsed.alias("ev"), F.col("topic"),
+    df = raw.select(text.alias("raw"), F.col("value").alias("raw_bytes"), parsed.alias("ev"),
+                    F.col("topic"),
                     F.col("partition").alias("kafka_partition"),
                     F.col("offset").alias("kafka_offset"),
                     F.col("timestamp").alias("kafka_timestamp"))
@@ -65,7 +66,7 @@ def parse(raw: DataFrame, max_record_bytes: int) -> DataFrame:
     return df.select(
         *columns,
         problems(F.col("ev"), F.col("raw"), max_record_bytes, times).alias("problem"),
-        "raw", "topic", *KAFKA_COLUMNS,
+        "raw", "raw_bytes", "topic", *KAFKA_COLUMNS,
     ).withColumn("event_date", F.to_date("measured_at"))
 
 
@@ -82,8 +83,12 @@ def valid_rows(df: DataFrame) -> DataFrame:
 
 
 def quarantine_rows(df: DataFrame) -> DataFrame:
+    """The records that are not events: their value as text (`raw`, valid UTF-8, with U+FFFD
+    for each byte sequence that is not UTF-8, so every Parquet reader reads it) and as it came
+    (`raw_bytes`, binary), the reasons, and Kafka lineage."""
     return df.filter(F.col("problem").isNotNull()).select(
-        "raw", F.col("problem").alias("error"), "topic", *KAFKA_COLUMNS,
+        F.make_valid_utf8("raw").alias("raw"), "raw_bytes", F.col("problem").alias("error"),
+        "topic", *KAFKA_COLUMNS,
         F.to_date("kafka_timestamp").alias("ingest_date"))
 
 
@@ -179,7 +184,8 @@ def build_stream(spark: SparkSession, cfg: LandingConfig) -> DataFrame:
     parsed = (parse(reader.load(), cfg.max_record_bytes).transform(dedup_key)
               # Only quarantine keeps the record's text: the rest of the way (the shuffle of
               # the deduplication, the batch's kept rows) carries half as many bytes.
-              .withColumn("raw", F.when(F.col("problem").isNotNull(), F.col("raw"))))
+              .withColumn("raw", F.when(F.col("problem").isNotNull(), F.col("raw")))
+              .withColumn("raw_bytes", F.when(F.col("problem").isNotNull(), F.col("raw_bytes"))))
     return (parsed.withWatermark("kafka_timestamp", cfg.dedup_watermark)
             .dropDuplicatesWithinWatermark(["dedup_key"]))
 

@@ -119,6 +119,11 @@ def _alive(conn: Any) -> bool:
         return False
 
 
+class RegistryUnavailable(OSError):
+    """The registry's Postgres cannot be reached (or went away during a call); the API
+    answers 503 with Retry-After, and a later call connects again."""
+
+
 class Registry:
     """The registry over a small pool of kept-open connections, with short-lived caches for
     the API's hot path (token -> device, device -> owner's zone)."""
@@ -148,18 +153,21 @@ class Registry:
                 conn = self._idle.pop() if self._idle else None
             if conn is not None and not _alive(conn):
                 conn = None
-            if conn is None:
-                conn = psycopg2.connect(self.dsn)
             healthy = False
             try:
+                if conn is None:
+                    conn = psycopg2.connect(self.dsn)
                 with conn:
                     yield conn
                 healthy = True
+            except psycopg2.OperationalError as exc:  # Postgres unreachable, or gone mid-call
+                raise RegistryUnavailable(
+                    f"the registry's Postgres is unavailable: {str(exc).strip()}") from exc
             finally:
-                if healthy and not conn.closed:
+                if conn is not None and healthy and not conn.closed:
                     with self._lock:
                         self._idle.append(conn)
-                else:
+                elif conn is not None:
                     conn.close()
 
     def _cached(self, kind: str, key: str, load) -> Any:

@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     produce_timeout_seconds: float = Field(10, gt=0, description="Bound on Kafka's acknowledgement;"
                                                                   " past it the API answers 503.")
     retry_after_seconds: int = Field(5, ge=1)
+    max_in_flight: int = Field(64, ge=1, description="Ingest requests one API worker handles at "
+                               "once; beyond it the API answers 429 with Retry-After: 1.")
     kafka_linger_ms: int = Field(0, ge=0, description="How long the producer waits to fill a "
                                  "batch; a request's events already go as one batch a partition.")
     kafka_compression: str = Field("lz4", pattern="^(none|gzip|lz4|snappy|zstd)$")

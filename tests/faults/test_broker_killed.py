@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -82,12 +83,15 @@ def test_the_broker_killed_mid_run_loses_nothing(own_stack: Stack, tmp_path: Pat
     record("broker killed: simulator run finished after the restart",
            f"{time.monotonic() - restarted:.1f} s")
     sent = DEVICES * DAYS * 1440
-    assert f"sent {sent} events (0 rejected" in out, out
-    # Kafka holds every acknowledged reading (and the probes were never acknowledged).
+    done = re.search(rf"sent {sent} events \(0 rejected, (\d+) retries\)", out)
+    assert done and int(done[1]) > 0, out  # it retried what the API answered 503
+    record("broker killed: the simulator's retries", done[1])
+    # Kafka holds every reading the simulator had acknowledged. (A probe answered 503 may be
+    # there too: its write was not acknowledged in time, not refused; docs/reliability.md.)
     reader = TopicReader(status["kafka_bootstrap"], status["topics"]["events"])
     values = reader.values(dict.fromkeys(reader.mark(), 0), sent, timeout=60)
-    ids = {v["event_id"] for v in values}
-    assert len(ids) == sent and not any(i.startswith("probe-") for i in ids)
+    ids = {v["event_id"] for v in values if not v["event_id"].startswith("probe-")}
+    assert len(ids) == sent
     for args in (["land", "--available-now"], ["aggregate", "--granularity", "daily", "--dirty"]):
         done = _smartwatch(state, *args)
         log = done.communicate(timeout=600)[0]

@@ -95,7 +95,8 @@ def test_three_times_the_sustainable_rate(api) -> None:
     tag = uuid.uuid4().hex[:8]
     reader = TopicReader(api["bootstrap"], api["events_topic"])
     mark = reader.mark()
-    limits = httpx.Limits(max_connections=1000, max_keepalive_connections=1000)
+    # A fleet's gateway: at most 256 connections; beyond them requests wait in the client.
+    limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
 
     async def run():
         async with httpx.AsyncClient(base_url=api["url"], timeout=120, limits=limits,
@@ -120,7 +121,7 @@ def test_three_times_the_sustainable_rate(api) -> None:
     record("overload: API RSS", f"max {max(rss):.0f} MiB (bound {RSS_BOUND_MIB} MiB)")
     record("overload: recovery", f"first 200 {recovery:.1f} s after the overload")
     assert shed and all(after for _, _, after in shed), "no load was shed with Retry-After"
-    assert set(codes) <= {200, 429, 503}, sorted(set(codes))
+    assert set(codes) <= {200, 429, 503}, [r for r in results if r[1] not in (200, 429, 503)][:5]
     assert max(rss) < RSS_BOUND_MIB
     assert recovery < 10
     accepted = {first for first, code, _ in results if code == 200}

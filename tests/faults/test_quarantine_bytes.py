@@ -11,13 +11,16 @@ import duckdb
 import pyarrow.dataset as ds
 import pytest
 
+from smartwatch.db import migrate
 from tests.integration.jobs.landing_data import produce
 
 pytestmark = pytest.mark.integration
 MAX_BYTES = 2048
 
-VALID = {"event_id": "q-ok", "device_id": "q-watch", "measured_at": "2026-11-02T10:00:00Z",
-         "heart_rate_bpm": 61, "steps": 3, "sleep_state": "awake"}
+VALID = {"schema_version": 1, "event_id": "q-ok", "device_id": "q-watch",
+         "measured_at": "2026-11-02T10:00:00+00:00", "heart_rate_bpm": 61.0, "steps": 3,
+         "sleep_state": "awake", "time_source": "offset", "time_zone": None,
+         "received_at": "2026-11-02T10:00:01+00:00"}  # a canonical event, as the API writes it
 BAD = {
     b"\xff\xfe": "\ufffd\ufffd",                                   # not UTF-8 at all
     b'{"event_id": "q-1", "device_id": "w\xe9"}': '{"event_id": "q-1", "device_id": "w\ufffd"}',
@@ -31,6 +34,7 @@ def test_bad_records_are_readable_by_every_reader(spark, kafka_bootstrap, postgr
     records = [(b"q-watch", json.dumps(VALID).encode())] + [(b"q", value) for value in BAD]
     from smartwatch_jobs import landing
 
+    migrate(postgres_dsn)
     cfg = landing.LandingConfig(
         bootstrap=kafka_bootstrap, topic=produce(kafka_bootstrap, records),
         lake=f"file://{tmp_path / 'lake'}", quarantine=f"file://{tmp_path / 'q'}",

@@ -21,6 +21,7 @@ class AppState:
     producer: EventProducer
     registry: Registry
     metrics: Metrics
+    in_flight: int = 0  # ingest requests being handled (one event loop: no lock needed)
 
 
 async def get_state(request: Request) -> AppState:

@@ -6,7 +6,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+import psycopg2
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 
 from smartwatch import __version__
 from smartwatch.api.deps import AppState
@@ -15,7 +17,7 @@ from smartwatch.api.metrics import Metrics
 from smartwatch.api.producer import EventProducer
 from smartwatch.api.routes import admin, events, health, users
 from smartwatch.db import migrate
-from smartwatch.registry import Registry
+from smartwatch.registry import Registry, RegistryUnavailable
 from smartwatch.settings import Settings, get_settings
 
 #: How much of an unread body is read and dropped before an early answer, in body limits.
@@ -51,6 +53,15 @@ def create_app(settings: Settings | None = None, *, producer: EventProducer | No
     app.include_router(admin.router)
     app.include_router(users.router)
     app.include_router(health.router)
+
+    async def postgres_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": f"{str(exc).strip()}; send the request again"},
+                            status_code=503,
+                            headers={"Retry-After": str(settings.retry_after_seconds)})
+
+    # Postgres unreachable on any route (the registry, the aggregates): 503 and Retry-After.
+    app.add_exception_handler(RegistryUnavailable, postgres_unavailable)
+    app.add_exception_handler(psycopg2.OperationalError, postgres_unavailable)
     # Outermost: an answer given before the body was read (413, 401, ...) reaches a client
     # that sends the whole body first (smartwatch.api.drain).
     app.add_middleware(DrainUnreadBody, bound=DRAIN_FACTOR * settings.max_body_bytes)

@@ -25,6 +25,9 @@ class Metrics:
                                  "Time from handing a request's records to Kafka to their "
                                  "acknowledgement", buckets=LATENCY_BUCKETS, registry=self.registry)
         self.accepted_by = {e: self.accepted.labels(e) for e in ("events", "stream")}
+        self.shed = Counter("smartwatch_requests_shed_total",
+                            "Ingest requests answered 429: over SMARTWATCH_MAX_IN_FLIGHT",
+                            registry=self.registry)
         self.kafka_unavailable = Counter("smartwatch_kafka_unavailable_total",
                                          "Requests answered 503 because Kafka did not acknowledge",
                                          registry=self.registry)

@@ -96,12 +96,34 @@ async def _process(state: AppState, items: list[Item], device: str | None,
     return len(outcome.accepted), errors
 
 
+#: Retry-After of a request shed for load: the bound frees up within a request's time.
+SHED_RETRY_AFTER = "1"
+
+
 async def _answer(state: AppState, endpoint: str, work) -> Response:
+    """`work`'s answer, or 429 when the worker already handles its bound of requests: load is
+    shed before a body is read, so memory stays bounded by the bound times the body limit."""
     t0 = time.perf_counter()
+    bound = state.settings.max_in_flight
+    if state.in_flight >= bound:
+        state.metrics.shed.inc()
+        response: Response = _error(
+            429, f"the API is handling its bound of {bound} requests; nothing of this request "
+                 "was accepted, send it again", {"Retry-After": SHED_RETRY_AFTER})
+        state.metrics.requests.labels(endpoint, "429").observe(time.perf_counter() - t0)
+        return response
+    state.in_flight += 1
+    try:
+        return await _answer_within_bound(state, endpoint, work, t0)
+    finally:
+        state.in_flight -= 1
+
+
+async def _answer_within_bound(state: AppState, endpoint: str, work, t0: float) -> Response:
     try:
         accepted, errors = await work()
         status = 422 if accepted == 0 and errors else 200
-        response: Response = Response(
+        response = Response(
             orjson.dumps({"accepted": accepted, "rejected": len({e["index"] for e in errors}),
                           "errors": errors}),
             status_code=status, media_type="application/json")
