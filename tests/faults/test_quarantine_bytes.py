@@ -42,6 +42,10 @@ def test_bad_records_are_readable_by_every_reader(spark, kafka_bootstrap, postgr
         max_record_bytes=MAX_BYTES)
     landing.run(spark, cfg, available_now=True, trigger_seconds=1)
     quarantine = tmp_path / "q"
+    # The text first: what failed before ("Invalid string encoding found in Parquet file").
+    texts = duckdb.connect().execute(
+        f"SELECT raw FROM read_parquet('{quarantine}/*/*.parquet')").fetchall()
+    assert len(texts) == len(BAD)
     got = duckdb.connect().execute(
         f"SELECT raw_bytes, raw, error FROM read_parquet('{quarantine}/*/*.parquet', "
         "hive_partitioning = true)").fetchall()
