@@ -12,8 +12,8 @@ YEAR = 2017  # dates of these tests only: the dirty-date table is shared by the 
 
 
 def canonical(i: int, device: str, day: int, *, hr: float | None = 60.0, steps: int | None = 1,
-              sleep: str | None = "awake") -> dict:
-    at = dt.datetime(YEAR, 3, day, 23, 59, 50, tzinfo=dt.UTC) + dt.timedelta(seconds=i % 20)
+              sleep: str | None = "awake", year: int = YEAR) -> dict:
+    at = dt.datetime(year, 3, day, 23, 59, 50, tzinfo=dt.UTC) + dt.timedelta(seconds=i % 20)
     return {"schema_version": 1, "event_id": f"ev-{device}-{i}", "device_id": device,
             "measured_at": rfc3339(at, i), "heart_rate_bpm": hr, "steps": steps,
             "sleep_state": sleep, "time_source": "offset", "time_zone": None,
@@ -57,8 +57,10 @@ def junk(max_bytes: int) -> list[tuple[bytes | None, str]]:
     ]
 
 
-def make_events(n_devices: int, per_device: int, seed: int) -> tuple[list[dict], list[dict]]:
-    """(unique events, what is produced: the events plus resends of some of them)."""
+def make_events(n_devices: int, per_device: int, seed: int,
+                year: int = YEAR) -> tuple[list[dict], list[dict]]:
+    """(unique events, what is produced: the events plus resends of some of them), in March
+    of `year` (another year than YEAR keeps a test's dirty dates apart from these tests')."""
     rng = random.Random(seed)
     events = []
     for d in range(n_devices):
@@ -69,7 +71,8 @@ def make_events(n_devices: int, per_device: int, seed: int) -> tuple[list[dict],
             sleep = ["awake", "light", "deep", "rem", None][i % 5]
             if hr is None and steps is None and sleep is None:
                 steps = 0  # a reading has at least one measure
-            events.append(canonical(i, device, 1 + (i % 5), hr=hr, steps=steps, sleep=sleep))
+            events.append(canonical(i, device, 1 + (i % 5), hr=hr, steps=steps, sleep=sleep,
+                                    year=year))
     produced = events + rng.sample(events, len(events) // 10)  # 10 % resent
     rng.shuffle(produced)
     return events, produced
