@@ -112,7 +112,7 @@ def test_three_times_the_sustainable_rate(api) -> None:
     rate, results, rss, recovery = asyncio.run(run())
     codes = [code for _, code, _ in results]
     shed = [r for r in results if r[1] in (429, 503)]
-    record("overload: sustainable rate (one worker, batches of 500)",
+    record(f"overload: sustainable rate (one worker, batches of {BATCH})",
            f"{rate:.0f} requests/s ({rate * BATCH:,.0f} events/s)")
     record("overload: at 3x for 30 s", f"{len(results)} requests offered "
            f"({len(results) / OVERLOAD_SECONDS:.0f}/s): {codes.count(200)} accepted, "
@@ -121,10 +121,17 @@ def test_three_times_the_sustainable_rate(api) -> None:
     record("overload: API RSS", f"max {max(rss):.0f} MiB (bound {RSS_BOUND_MIB} MiB)")
     record("overload: recovery", f"first 200 {recovery:.1f} s after the overload")
     assert shed and all(after for _, _, after in shed), "no load was shed with Retry-After"
-    assert set(codes) <= {200, 429, 503}, [r for r in results if r[1] not in (200, 429, 503)][:5]
+    # Every answer is 200, 429 or 503. A request may also meet a keep-alive connection the
+    # server was closing (the client's ReadError, code 0): not acknowledged, so not counted
+    # as accepted; allowed for one request in a thousand at most.
+    odd = [r for r in results if r[1] not in (200, 429, 503)]
+    assert all(code == 0 for _, code, _ in odd), odd[:5]
+    assert len(odd) <= len(results) / 1000, odd[:5]
     assert max(rss) < RSS_BOUND_MIB
     assert recovery < 10
     accepted = {first for first, code, _ in results if code == 200}
     want = {f"{first}-{i}" for first in accepted for i in range(BATCH)}
-    values = reader.values(mark, len(want), timeout=120)
+    # Everything written since the mark (the warm-up, the overload, the recovery), read whole.
+    written = sum(reader.mark().values()) - sum(mark.values())
+    values = reader.values(mark, written, timeout=300)
     assert want <= {v["event_id"] for v in values}, "an acknowledged event is not in Kafka"
