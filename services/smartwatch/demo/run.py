@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import functools
 import json
 import os
 import signal
@@ -125,10 +126,15 @@ class Demo:
         self.say("stopped everything the demo started")
 
     # -- the cluster side on one machine ---------------------------------------------------
-    def _kube(self) -> Any:
+    @functools.cached_property
+    def _kube_client(self) -> Any:
+        """One client of the stack's kube-apiserver for the whole demo (its waits poll)."""
         from kubernetes import config
 
         return config.new_client_from_config(self.status["kubeconfig"])
+
+    def _kube(self) -> Any:
+        return self._kube_client
 
     def start_cluster_side(self) -> None:
         from kubernetes import client
