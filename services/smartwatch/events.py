@@ -202,7 +202,7 @@ class CanonicalEvent(BaseModel):
 FIELD_NAMES = tuple(CanonicalEvent.model_fields)
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(slots=True)
 class _AcceptedBase:
     def to_json(self) -> bytes:
         """The Kafka record value, as CanonicalEvent.to_json gives it."""
@@ -215,8 +215,10 @@ class _AcceptedBase:
 if TYPE_CHECKING:  # the same fields and to_json as CanonicalEvent
     AcceptedEvent = CanonicalEvent
 else:
+    # Not frozen: a frozen dataclass sets each field through object.__setattr__ (a third of
+    # building one).
     AcceptedEvent = dataclasses.make_dataclass(
-        "AcceptedEvent", FIELD_NAMES, bases=(_AcceptedBase,), frozen=True, slots=True)
+        "AcceptedEvent", FIELD_NAMES, bases=(_AcceptedBase,), slots=True)
 
 
 # --- shapes -------------------------------------------------------------------------------------
@@ -321,19 +323,83 @@ def _errors(exc: ValidationError) -> list[dict[str, str]]:
 ZoneLookup = Callable[[str], str | None]
 
 
+Fields = tuple[str | None, str, str | int | float, int | float | None, int | None,
+               SleepState | None]
+"""A reading's checked fields: event_id, device_id, measured_at (raw), heart_rate_bpm, steps,
+sleep_state."""
+
+
+def checked_fields(value: dict[str, Any]) -> Fields:
+    """EventIn's fields of a renamed event; raises EventRejected with EventIn's errors."""
+    try:
+        event = EventIn.model_validate(value)
+    except ValidationError as exc:
+        raise EventRejected(_errors(exc)) from None
+    return (event.event_id, event.device_id, event.measured_at, event.heart_rate_bpm,
+            event.steps, event.sleep_state)
+
+
+def plain_fields(value: dict[str, Any]) -> Fields | None:
+    """The fields of an event that EventIn accepts as it is, checked by hand: None for
+    anything less plain (a value to convert or strip, or one that may be wrong), which
+    `checked_fields` then validates and words the errors of. Together the same as EventIn
+    (a test compares them), in a third of its time: the API's hot path."""
+    get = value.get
+    version = get("schema_version", 1)
+    if type(version) is not int or version != 1:
+        return None
+    device = get("device_id")
+    if (type(device) is not str or not 0 < len(device) <= 128 or not device.isascii()
+            or not device.isprintable() or " " in device):
+        return None
+    event_id = get("event_id")
+    if event_id is not None and (type(event_id) is not str or not 0 < len(event_id) <= 128
+                                 or len(event_id.strip()) != len(event_id)):
+        return None
+    measured_at = get("measured_at")
+    kind = type(measured_at)
+    if kind is str:
+        if len(measured_at.strip()) != len(measured_at):
+            return None
+    elif kind is float:
+        if not math.isfinite(measured_at):
+            return None
+    elif kind is not int:
+        return None
+    hr = get("heart_rate_bpm")
+    if hr is not None and ((type(hr) is not int and type(hr) is not float)
+                           or not 20 <= hr <= 250):
+        return None
+    steps = get("steps")
+    if steps is not None and (type(steps) is not int or not 0 <= steps <= MAX_STEPS_PER_READING):
+        return None
+    sleep = get("sleep_state")
+    if sleep is not None:
+        if type(sleep) is bool:
+            sleep = SLEEP_BOOLEANS[sleep]
+        elif type(sleep) is str:
+            sleep = SLEEP_SPELLINGS.get(sleep.strip().lower())
+            if sleep is None:
+                return None
+        else:
+            return None
+    elif hr is None and steps is None:
+        return None
+    return event_id, device, measured_at, hr, steps, sleep
+
+
 def to_canonical(raw: Any, owner_zone: ZoneLookup, *, received_at: dt.datetime,
                  max_past: dt.timedelta, max_future: dt.timedelta) -> AcceptedEvent:
     """Validate and normalise one decoded JSON value. Raises EventRejected."""
     if not isinstance(raw, dict):
         raise EventRejected([{"field": "event", "reason": f"an event is a JSON object, "
                                                           f"not {type(raw).__name__}"}])
+    value = rename(raw)
+    event_id, device, raw_time, hr, steps, sleep = (plain_fields(value)
+                                                    or checked_fields(value))
     try:
-        event = EventIn.model_validate(rename(raw))
-    except ValidationError as exc:
-        raise EventRejected(_errors(exc)) from None
-    try:
-        measured_at, source, zone = resolve_time(event.measured_at, owner_zone(event.device_id)
-                                                 if isinstance(event.measured_at, str) else None)
+        measured_at, source, zone = resolve_time(raw_time, owner_zone(device)
+                                                 if isinstance(raw_time, str) else None)
     except ValueError as exc:
         raise EventRejected([{"field": "measured_at", "reason": str(exc)}]) from None
     if measured_at > received_at + max_future:
@@ -343,14 +409,12 @@ def to_canonical(raw: Any, owner_zone: ZoneLookup, *, received_at: dt.datetime,
     if measured_at < received_at - max_past:
         raise EventRejected([{"field": "measured_at", "reason":
                               f"{measured_at.isoformat()} is more than {max_past.days} days old"}])
-    hr = None if event.heart_rate_bpm is None else float(event.heart_rate_bpm)
-    event_id = event.event_id or derive_event_id(event.device_id, measured_at, hr, event.steps,
-                                                 event.sleep_state)
+    if hr is not None:
+        hr = float(hr)
+    event_id = event_id or derive_event_id(device, measured_at, hr, steps, sleep)
     # Every value was validated above: build without validating again (the hot path).
-    return AcceptedEvent(
-        schema_version=SCHEMA_VERSION, event_id=event_id, device_id=event.device_id,
-        measured_at=measured_at, heart_rate_bpm=hr, steps=event.steps,
-        sleep_state=event.sleep_state, time_source=source, time_zone=zone, received_at=received_at)
+    return AcceptedEvent(SCHEMA_VERSION, event_id, device, measured_at, hr, steps, sleep,
+                         source, zone, received_at)
 
 
 __all__ = [

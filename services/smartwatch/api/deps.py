@@ -32,19 +32,23 @@ StateDep = Annotated[AppState, Depends(get_state)]
 
 
 def _bearer(request: Request) -> str:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
+    return bearer_token(request.headers.get("authorization"))
+
+
+def bearer_token(header: str | None) -> str:
+    """The token of an `Authorization: Bearer <token>` header; 401 without one."""
+    scheme, _, token = (header or "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise HTTPException(401, "send Authorization: Bearer <token>",
                             headers={"WWW-Authenticate": "Bearer"})
     return token.strip()
 
 
-async def device_identity(request: Request, state: StateDep) -> str | None:
-    """The device whose token came with the request; None when auth is off."""
+async def device_identity(state: AppState, authorization: str | None) -> str | None:
+    """The device whose token came in the Authorization header; None when auth is off."""
     if not state.settings.api_auth:
         return None
-    token = _bearer(request)
+    token = bearer_token(authorization)
     device = state.registry.cached_device(token)
     if device is None:
         device = await run_in_threadpool(state.registry.device_for_token, token)

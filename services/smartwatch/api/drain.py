@@ -14,6 +14,21 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
+def last_of_body(message: Message) -> bool:
+    return message["type"] == "http.disconnect" or not message.get("more_body", False)
+
+
+async def drain(receive: Receive, bound: int) -> bool:
+    """Read and drop the rest of a body, up to `bound` bytes; whether it ended."""
+    read = 0
+    while read <= bound:
+        rest = await receive()
+        read += len(rest.get("body", b""))
+        if last_of_body(rest):
+            return True
+    return False
+
+
 class DrainUnreadBody:
     def __init__(self, app: ASGIApp, bound: int) -> None:
         self.app = app
@@ -28,19 +43,14 @@ class DrainUnreadBody:
         async def tracked() -> Message:
             nonlocal done
             message = await receive()
-            if message["type"] == "http.disconnect" or not message.get("more_body", False):
+            if last_of_body(message):
                 done = True
             return message
 
         async def draining(message: Message) -> None:
             nonlocal done
             if message["type"] == "http.response.start" and not done:
-                read = 0
-                while not done and read <= self.bound:
-                    rest = await receive()
-                    read += len(rest.get("body", b""))
-                    if rest["type"] == "http.disconnect" or not rest.get("more_body", False):
-                        done = True
+                done = await drain(receive, self.bound)
                 if not done:
                     message = {**message, "headers": [*message.get("headers", []),
                                                       (b"connection", b"close")]}

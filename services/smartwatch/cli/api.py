@@ -44,7 +44,10 @@ def cmd_api(args: argparse.Namespace) -> int:
     workers = args.workers or settings.api_workers
     options: dict[str, Any] = {
         "host": args.host or settings.api_host, "port": args.port or settings.api_port,
-        "log_level": "warning", "access_log": False, "loop": "uvloop", "http": "httptools"}
+        "log_level": "warning", "access_log": False, "loop": "uvloop", "http": "httptools",
+        # Nothing reads the client address (X-Forwarded-For is only trusted from 127.0.0.1 by
+        # default, which no ingress is), and no Server header: 3 % of a one-event request.
+        "proxy_headers": False, "server_header": False}
     if workers == 1:
         uvicorn.run(create_app(settings), **options)
         return 0

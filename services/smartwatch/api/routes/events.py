@@ -1,20 +1,29 @@
 """POST /v1/events (a JSON array or NDJSON batch) and POST /stream (the prototype's wire
-format: one JSON event a request, or NDJSON lines in a streamed body)."""
+format: one JSON event a request, or NDJSON lines in a streamed body).
+
+Both are served as plain ASGI by `serve`, which the app calls ahead of FastAPI (see
+`smartwatch.api.main.IngestApp`): FastAPI's and Starlette's request path (routing, dependency
+solving, middlewares, the Request and Response objects) cost more than a one-event request's
+own work. The FastAPI routes below document the endpoints in OpenAPI and hand the request to
+the same `serve` when the router is reached (an app without the fast path).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any, ClassVar
+from collections.abc import AsyncIterator
+from typing import Any
 
 import orjson
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse, Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from fastapi.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from smartwatch.api.deps import AppState, device_identity, get_state
+from smartwatch.api.drain import drain, last_of_body
 from smartwatch.api.ingest import (
     NDJSON_TYPES,
     BodyError,
@@ -27,7 +36,15 @@ from smartwatch.api.ingest import (
 from smartwatch.api.ingest import dead_letter as dead_letter_record
 from smartwatch.api.producer import KafkaUnavailable
 
+log = logging.getLogger(__name__)
 router = APIRouter()
+
+#: How much of an unread body is read and dropped before an early answer, in body limits.
+DRAIN_FACTOR = 4
+#: Retry-After of a request shed for load: the bound frees up within a request's time.
+SHED_RETRY_AFTER = "1"
+#: The path of each endpoint, and its name in metrics and dead letters.
+ENDPOINTS = {"/v1/events": "events", "/stream": "stream"}
 
 AUTH_DOC: dict[str, Any] = {"security": [{"deviceToken": []}]}
 RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -37,26 +54,175 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
     413: {"description": "Body larger than the byte limit, or more events than the limit"},
     415: {"description": "Content type other than JSON or NDJSON"},
     422: {"description": "No event of the body was valid (each is listed)"},
+    429: {"description": "The API is handling its bound of requests; retry after Retry-After "
+                         "seconds. Nothing of the request counts as accepted."},
     503: {"description": "Kafka did not acknowledge in time; retry after Retry-After seconds. "
                          "Nothing of the request counts as accepted."},
 }
+JSON_HEADER = (b"content-type", b"application/json")
 
 
-def _error(status: int, reason: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"detail": reason}, status_code=status, headers=headers)
+class _Answer(Exception):
+    """An answer other than the accepted-and-rejected count (an error)."""
+
+    def __init__(self, status: int, detail: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.payload = orjson.dumps({"detail": detail})
+        self.headers = [(k.lower().encode("latin-1"), v.encode("latin-1"))
+                        for k, v in (headers or {}).items()]
 
 
-async def _read_limited(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise BodyError(413, f"the body has {declared} bytes; the limit is {limit}")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyError(413, f"the body exceeds the limit of {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+class _Body:
+    """The request body from ASGI messages, and whether its last message was read."""
+
+    __slots__ = ("done", "receive")
+
+    def __init__(self, receive: Receive) -> None:
+        self.receive = receive
+        self.done = False
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        while not self.done:
+            message = await self.receive()
+            if message["type"] == "http.disconnect":
+                self.done = True
+                raise BodyError(400, "the client went away before the body ended")
+            self.done = last_of_body(message)
+            chunk = message.get("body", b"")
+            if chunk:
+                yield chunk
+
+    async def read(self, limit: int, declared: bytes | None) -> bytes:
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise BodyError(413, f"the body has {declared.decode()} bytes; the limit is {limit}")
+        message = await self.receive()  # most bodies come in one message
+        if message["type"] != "http.disconnect" and not message.get("more_body", False):
+            self.done = True
+            body: bytes = message.get("body", b"")
+            if len(body) > limit:
+                raise BodyError(413, f"the body exceeds the limit of {limit} bytes")
+            return body
+        if message["type"] == "http.disconnect":
+            self.done = True
+            raise BodyError(400, "the client went away before the body ended")
+        chunks, size = [message.get("body", b"")], len(message.get("body", b""))
+        async for chunk in self.chunks():
+            size += len(chunk)
+            if size > limit:
+                raise BodyError(413, f"the body exceeds the limit of {limit} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+async def serve(state: AppState, endpoint: str, scope: Scope, receive: Receive,
+                send: Send) -> None:
+    """Answer one ingest request. Load is shed (429) before a body is read, so memory stays
+    bounded by SMARTWATCH_MAX_IN_FLIGHT times the body limit. An answer given before the
+    body was read whole first reads and drops the rest, up to a bound (as
+    smartwatch.api.drain does for the other routes)."""
+    t0 = time.perf_counter()
+    body = _Body(receive)
+    headers: list[tuple[bytes, bytes]] = [JSON_HEADER]
+    bound = state.settings.max_in_flight
+    if state.in_flight >= bound:
+        state.metrics.shed.inc()
+        status, payload = 429, orjson.dumps({"detail": (
+            f"the API is handling its bound of {bound} requests; nothing of this request was "
+            "accepted, send it again")})
+        headers.append((b"retry-after", SHED_RETRY_AFTER.encode()))
+    else:
+        state.in_flight += 1
+        try:
+            accepted, errors = await _work(state, endpoint, scope, body)
+            status = 422 if accepted == 0 and errors else 200
+            payload = orjson.dumps({"accepted": accepted,
+                                    "rejected": len({e["index"] for e in errors}),
+                                    "errors": errors})
+        except _Answer as answer:
+            status, payload = answer.status, answer.payload
+            headers += answer.headers
+        except Exception:
+            log.exception("an ingest request failed")
+            status, payload = 500, orjson.dumps({"detail": "Internal Server Error"})
+        finally:
+            state.in_flight -= 1
+    if not body.done and not await drain(receive, DRAIN_FACTOR * state.settings.max_body_bytes):
+        headers.append((b"connection", b"close"))
+    headers.append((b"content-length", str(len(payload)).encode()))
+    state.metrics.request_seconds(endpoint, status).observe(time.perf_counter() - t0)
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})
+
+
+async def _work(state: AppState, endpoint: str, scope: Scope,
+                body: _Body) -> tuple[int, list[dict[str, Any]]]:
+    """(accepted, errors) of the request; raises _Answer for an error answer."""
+    s = state.settings
+    authorization = kind = declared = None
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            authorization = value.decode("latin-1")
+        elif name == b"content-type":
+            kind = value.decode("latin-1")
+        elif name == b"content-length":
+            declared = value
+    try:
+        device = await device_identity(state, authorization)
+        if endpoint == "stream" and media_type(kind) in NDJSON_TYPES:
+            return await _stream_lines(state, body, kind, device)
+        raw = await body.read(s.max_body_bytes, declared)
+        items = split_body(raw, kind, allow_missing_type=endpoint == "stream",
+                           max_events=s.max_batch_events)
+        return await _process(state, items, device, endpoint)
+    except BodyError as exc:
+        raise _Answer(exc.status, exc.reason) from None
+    except HTTPException as exc:  # auth
+        raise _Answer(exc.status_code, exc.detail, dict(exc.headers or {})) from None
+    except KafkaUnavailable as exc:
+        state.metrics.kafka_unavailable.inc()
+        raise _Answer(503, f"{exc}; nothing of this request was accepted, send it again",
+                      {"Retry-After": str(s.retry_after_seconds)}) from None
+    except OSError as exc:  # the registry's Postgres, most likely
+        raise _Answer(503, f"a backing service is unavailable: {exc}",
+                      {"Retry-After": str(s.retry_after_seconds)}) from None
+
+
+async def _stream_lines(state: AppState, body: _Body, kind: str | None,
+                        device: str | None) -> tuple[int, list[dict[str, Any]]]:
+    """NDJSON lines of a streamed /stream body, handled in batches as they arrive."""
+    s = state.settings
+    accepted, errors, offset = 0, [], 0
+    pending = b""
+    buffered: list[bytes] = []
+
+    async def flush(lines: list[bytes]) -> None:
+        nonlocal accepted, offset
+        items = split_body(b"\n".join(lines), kind, allow_missing_type=True,
+                           max_events=s.max_batch_events)
+        for item in items:
+            item.index += offset
+        n, errs = await _process(state, items, device, "stream")
+        accepted += n
+        errors.extend(errs)
+        offset += len(items)
+
+    async for chunk in body.chunks():
+        pending += chunk
+        if len(pending) > s.max_body_bytes and b"\n" not in pending:
+            raise BodyError(413, f"a line exceeds the limit of {s.max_body_bytes} bytes")
+        *complete, pending = pending.split(b"\n")
+        buffered.extend(line for line in complete if line.strip())
+        while len(buffered) >= s.max_batch_events:
+            await flush(buffered[: s.max_batch_events])
+            buffered = buffered[s.max_batch_events:]
+    if pending.strip():
+        buffered.append(pending)
+    if buffered:
+        await flush(buffered)
+    if offset == 0:
+        raise BodyError(400, "the body holds no events")
+    return accepted, errors
 
 
 async def _process(state: AppState, items: list[Item], device: str | None,
@@ -96,147 +262,32 @@ async def _process(state: AppState, items: list[Item], device: str | None,
     return len(outcome.accepted), errors
 
 
-#: Retry-After of a request shed for load: the bound frees up within a request's time.
-SHED_RETRY_AFTER = "1"
+class _Served(Response):
+    """What a route returns: the request, answered by `serve`."""
+
+    def __init__(self, state: AppState, endpoint: str) -> None:  # not Response.__init__:
+        self.background = None  # this response writes itself
+        self.state = state
+        self.endpoint = endpoint
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await serve(self.state, self.endpoint, scope, receive, send)
 
 
-async def _answer(state: AppState, endpoint: str, work) -> Response:
-    """`work`'s answer, or 429 when the worker already handles its bound of requests: load is
-    shed before a body is read, so memory stays bounded by the bound times the body limit."""
-    t0 = time.perf_counter()
-    bound = state.settings.max_in_flight
-    if state.in_flight >= bound:
-        state.metrics.shed.inc()
-        response: Response = _error(
-            429, f"the API is handling its bound of {bound} requests; nothing of this request "
-                 "was accepted, send it again", {"Retry-After": SHED_RETRY_AFTER})
-        state.metrics.requests.labels(endpoint, "429").observe(time.perf_counter() - t0)
-        return response
-    state.in_flight += 1
-    try:
-        return await _answer_within_bound(state, endpoint, work, t0)
-    finally:
-        state.in_flight -= 1
-
-
-async def _answer_within_bound(state: AppState, endpoint: str, work, t0: float) -> Response:
-    try:
-        accepted, errors = await work()
-        status = 422 if accepted == 0 and errors else 200
-        response = Response(
-            orjson.dumps({"accepted": accepted, "rejected": len({e["index"] for e in errors}),
-                          "errors": errors}),
-            status_code=status, media_type="application/json")
-    except BodyError as exc:
-        response = _error(exc.status, exc.reason)
-    except HTTPException as exc:  # auth: answered here, not by the router's handler
-        response = _error(exc.status_code, exc.detail, dict(exc.headers or {}))
-    except KafkaUnavailable as exc:
-        state.metrics.kafka_unavailable.inc()
-        response = _error(503, f"{exc}; nothing of this request was accepted, send it again",
-                          {"Retry-After": str(state.settings.retry_after_seconds)})
-    except OSError as exc:  # the registry's Postgres, most likely
-        response = _error(503, f"a backing service is unavailable: {exc}",
-                          {"Retry-After": str(state.settings.retry_after_seconds)})
-    state.metrics.requests.labels(endpoint, str(response.status_code)).observe(
-        time.perf_counter() - t0)
-    return response
-
-
-# The two hot routes take only the request: FastAPI's dependency resolution costs more per
-# request than the rest of a one-event request.
 @router.post("/v1/events", responses=RESPONSES, summary="Send a batch of readings",
              openapi_extra=AUTH_DOC)
-async def post_events(request: Request) -> Response:
+async def post_events(request: Request) -> _Served:
     """A JSON array of events (`application/json`) or one event a line
     (`application/x-ndjson`), in the canonical shape or either legacy shape. The answer lists
     each rejected event by index with the field and reason; rejected events also go to the
     dead-letter topic. 200 when at least one event was accepted, 422 when none was."""
-    state = await get_state(request)
-    s = state.settings
-
-    async def work() -> tuple[int, list[dict[str, Any]]]:
-        device = await device_identity(request, state)
-        body = await _read_limited(request, s.max_body_bytes)
-        items = split_body(body, request.headers.get("content-type"),
-                           max_events=s.max_batch_events)
-        return await _process(state, items, device, "events")
-
-    return await _answer(state, "events", work)
+    return _Served(await get_state(request), "events")
 
 
 @router.post("/stream", responses=RESPONSES, summary="The prototype's wire format",
              openapi_extra=AUTH_DOC)
-async def post_stream(request: Request) -> Response:
+async def post_stream(request: Request) -> _Served:
     """One JSON event as the body, or NDJSON lines in a streamed body (any length: lines are
     handled in batches as they arrive). A missing content type is read as JSON or NDJSON by
     its first character. The answer counts all lines of the stream."""
-    state = await get_state(request)
-    s = state.settings
-    kind = request.headers.get("content-type")
-    if media_type(kind) not in NDJSON_TYPES:  # one event (or a JSON array) as the body
-        async def whole() -> tuple[int, list[dict[str, Any]]]:
-            device = await device_identity(request, state)
-            body = await _read_limited(request, s.max_body_bytes)
-            items = split_body(body, kind, allow_missing_type=True, max_events=s.max_batch_events)
-            return await _process(state, items, device, "stream")
-
-        return await _answer(state, "stream", whole)
-
-    async def work() -> tuple[int, list[dict[str, Any]]]:
-        device = await device_identity(request, state)
-        accepted, errors, offset = 0, [], 0
-        pending = b""
-        buffered: list[bytes] = []
-
-        async def flush(lines: list[bytes]) -> None:
-            nonlocal accepted, offset
-            items = split_body(b"\n".join(lines), kind, allow_missing_type=True,
-                               max_events=s.max_batch_events)
-            for item in items:
-                item.index += offset
-            n, errs = await _process(state, items, device, "stream")
-            accepted += n
-            errors.extend(errs)
-            offset += len(items)
-
-        async for chunk in request.stream():
-            pending += chunk
-            if len(pending) > s.max_body_bytes and b"\n" not in pending:
-                raise BodyError(413, f"a line exceeds the limit of {s.max_body_bytes} bytes")
-            *complete, pending = pending.split(b"\n")
-            buffered.extend(line for line in complete if line.strip())
-            while len(buffered) >= s.max_batch_events:
-                await flush(buffered[: s.max_batch_events])
-                buffered = buffered[s.max_batch_events:]
-        if pending.strip():
-            buffered.append(pending)
-        if buffered:
-            await flush(buffered)
-        if offset == 0:
-            raise BodyError(400, "the body holds no events")
-        return accepted, errors
-
-    return await _answer(state, "stream", work)
-
-
-class IngestFastPath:
-    """Middleware that serves POST /v1/events and POST /stream without going through the
-    router: FastAPI's routing and dependency solving cost more than a one-event request's own
-    work. The FastAPI routes above are the same handlers: they document the endpoints in
-    OpenAPI and serve them when the middleware is not installed. Installed by the app
-    factory, inside Starlette's error middleware (an unexpected error still answers 500)."""
-
-    ROUTES: ClassVar[dict[str, Callable[[Request], Awaitable[Response]]]] = {
-        "/v1/events": post_events, "/stream": post_stream}
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        handler = self.ROUTES.get(scope["path"]) if scope["type"] == "http" else None
-        if handler is None or scope["method"] != "POST":
-            await self.app(scope, receive, send)
-            return
-        response = await handler(Request(scope, receive))
-        await response(scope, receive, send)
+    return _Served(await get_state(request), "stream")
