@@ -1,5 +1,5 @@
-"""Compaction: rewrite a date range of the lake's small files into few large ones, atomically
-for readers.
+"""Compaction: rewrite a date range of the lake's small files into few large ones, each
+event_id of a date once (its first received copy), atomically for readers.
 
 Each date partition is rebuilt beside the live one: the compacted files, plus hard links of
 every file that is not compacted (files of batches the landing job has not committed yet,
@@ -22,7 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
-from pyspark.sql import SparkSession
+from pyspark.sql import SparkSession, Window
+from pyspark.sql import functions as F
+
+from smartwatch_jobs.schema import POSITION
 
 BATCH_FILE = re.compile(r"^part-[0-9a-f]+-(\d{12})-\d+\.parquet$")
 RENAME_EXCHANGE = 2
@@ -34,7 +37,8 @@ class DateResult:
     date: dt.date
     files_before: int
     files_after: int
-    rows: int
+    rows: int  # of the compacted files
+    copies_dropped: int  # later copies of an event_id in the files compacted
 
 
 def local_path(uri: str) -> Path:
@@ -86,16 +90,21 @@ def compact(spark: SparkSession, lake_uri: str, checkpoint_uri: str, start: dt.d
 def _compact_date(spark: SparkSession, lake: Path, live: Path, day: dt.date, committed: int,
                   target: int) -> DateResult | None:
     inputs = sorted(p for p in live.iterdir() if compactable(p.name, committed))
-    if len(inputs) <= 1:
-        return None
+    if not inputs or (len(inputs) == 1 and inputs[0].name.startswith("compact-")):
+        return None  # a compacted file holds each id once already
     token = uuid.uuid4().hex[:8]
     work = lake / "_compact" / token
     staged = work / "out"
     fresh = work / live.name
     df = spark.read.parquet(*[f"file://{p}" for p in inputs])
-    rows = df.count()
+    rows_in = df.count()
+    # Of each id's copies, the first received (then the lowest Kafka position): the copy the
+    # aggregation counts.
+    first = Window.partitionBy("event_id").orderBy(*POSITION)
+    once = df.withColumn("_copy", F.row_number().over(first)).filter("_copy = 1").drop("_copy")
     n_files = max(1, math.ceil(sum(p.stat().st_size for p in inputs) / target))
-    df.coalesce(n_files).write.parquet(f"file://{staged}")
+    once.coalesce(n_files).write.parquet(f"file://{staged}")
+    rows = spark.read.parquet(f"file://{staged}").count()
     fresh.mkdir(parents=True)
     for n, part in enumerate(sorted(staged.glob("part-*.parquet"))):
         part.rename(fresh / f"compact-{token}-{n:05d}.parquet")
@@ -110,4 +119,4 @@ def _compact_date(spark: SparkSession, lake: Path, live: Path, day: dt.date, com
         if p.suffix == ".parquet" and p.name not in kept and p.name not in compacted:
             p.rename(live / p.name)
     shutil.rmtree(work)
-    return DateResult(day, len(inputs) + len(kept), n_files + len(kept), rows)
+    return DateResult(day, len(inputs) + len(kept), n_files + len(kept), rows, rows_in - rows)

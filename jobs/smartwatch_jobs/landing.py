@@ -1,10 +1,15 @@
 """The landing job: Kafka's events topic to a Parquet lake partitioned by UTC event date.
 
-Exactly once: Spark's checkpoint holds the Kafka offsets and the deduplication state of each
+Each Kafka record exactly once: Spark's checkpoint holds the Kafka offsets of each
 micro-batch; every batch writes its files under names that carry the landing id and batch id
 (a replayed batch first deletes what an interrupted attempt of it left, then writes again),
 and records its row counts per date in Postgres keyed by (landing id, batch id). So a batch
 that runs twice leaves what it leaves once.
+
+Landing does not deduplicate by event_id: a resent reading (another Kafka record with the
+same event_id) is in the lake until compaction keeps the first received copy of each date's
+ids, and the aggregation counts each event_id once whatever the lake holds. So a micro-batch
+is one pass over its records: no shuffle, no state, nothing kept between its writes.
 
 Records that are not canonical events go to the quarantine dataset with the raw value, the
 reason, and their topic, partition and offset; the stream goes on.
@@ -12,14 +17,13 @@ reason, and their topic, partition and offset; the stream goes on.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
 from smartwatch_jobs.schema import TIMESTAMP_FIELDS, event_schema, problems, wire_schema
@@ -38,7 +42,6 @@ class LandingConfig:
     checkpoint: str
     postgres_dsn: str | None
     max_record_bytes: int = 1024 * 1024
-    dedup_watermark: str = "2 hours"
     max_offsets_per_trigger: int | None = None
     starting_offsets: str = "earliest"
     kafka_options: dict[str, str] = field(default_factory=dict)  # security (Settings)
@@ -68,13 +71,6 @@ def parse(raw: DataFrame, max_record_bytes: int) -> DataFrame:
         problems(F.col("ev"), F.col("raw"), max_record_bytes, times).alias("problem"),
         "raw", "raw_bytes", "topic", *KAFKA_COLUMNS,
     ).withColumn("event_date", F.to_date("measured_at"))
-
-
-def dedup_key(df: DataFrame) -> DataFrame:
-    """Valid events deduplicate by event_id; each invalid record is its own key."""
-    return df.withColumn("dedup_key", F.when(F.col("problem").isNull(), F.col("event_id"))
-                         .otherwise(F.concat_ws(":", F.lit("bad"), F.col("topic"),
-                                                F.col("kafka_partition"), F.col("kafka_offset"))))
 
 
 def valid_rows(df: DataFrame) -> DataFrame:
@@ -108,7 +104,9 @@ class Publisher:
     def _fs(self, path: Any) -> Any:
         return path.getFileSystem(self._conf)
 
-    def publish(self, df: DataFrame, base: str, partition_column: str, batch_id: int) -> None:
+    def publish(self, df: DataFrame, base: str, partition_column: str,
+                batch_id: int) -> dict[str, int]:
+        """Rows published a partition value, read from the files' Parquet footers."""
         base_path = self._Path(base)
         fs = self._fs(base_path)
         prefix = f"part-{self.landing_id}-{batch_id:012d}-"
@@ -118,6 +116,7 @@ class Publisher:
         for old in fs.globStatus(self._Path(f"{base.rstrip('/')}/{partition_column}=*/{prefix}*"))\
                 or []:
             fs.delete(old.getPath(), False)
+        counts: dict[str, int] = {}
         for part_dir in fs.listStatus(stage):
             name = part_dir.getPath().getName()
             if not (part_dir.isDirectory() and name.startswith(f"{partition_column}=")):
@@ -126,10 +125,24 @@ class Publisher:
             fs.mkdirs(target)
             files = [f for f in fs.listStatus(part_dir.getPath())
                      if f.getPath().getName().endswith(".parquet")]
+            counts[name.split("=", 1)[1]] = sum(self._rows(f.getPath()) for f in files)
             for n, f in enumerate(files):
                 if not fs.rename(f.getPath(), self._Path(target, f"{prefix}{n:05d}.parquet")):
                     raise OSError(f"could not move {f.getPath()} into {target}")
         fs.delete(stage, True)
+        return counts
+
+    def _rows(self, path: Any) -> int:
+        """A Parquet file's rows, from its footer."""
+        jvm = self.spark.sparkContext._jvm
+        assert jvm is not None
+        parquet = jvm.org.apache.parquet.hadoop
+        reader = parquet.ParquetFileReader.open(
+            parquet.util.HadoopInputFile.fromPath(path, self._conf))
+        try:
+            return int(reader.getRecordCount())
+        finally:
+            reader.close()
 
     def landing_id_of(self, checkpoint: str) -> str:
         """A stable id of the checkpoint (created with it), so file names of two landing jobs
@@ -151,7 +164,7 @@ class Publisher:
 
 
 def record_dirty_dates(dsn: str, landing_id: str, batch_id: int,
-                       counts: list[tuple[Any, int]]) -> None:
+                       counts: list[tuple[dt.date, int]]) -> None:
     """Rows a UTC date of one batch; recorded once however often the batch runs."""
     if not counts:
         return
@@ -181,71 +194,37 @@ def build_stream(spark: SparkSession, cfg: LandingConfig) -> DataFrame:
               .options(**cfg.kafka_options))
     if cfg.max_offsets_per_trigger:
         reader = reader.option("maxOffsetsPerTrigger", str(cfg.max_offsets_per_trigger))
-    parsed = (parse(reader.load(), cfg.max_record_bytes).transform(dedup_key)
-              # Only quarantine keeps the record's text: the rest of the way (the shuffle of
-              # the deduplication, the batch's kept rows) carries half as many bytes.
-              .withColumn("raw", F.when(F.col("problem").isNotNull(), F.col("raw")))
-              .withColumn("raw_bytes", F.when(F.col("problem").isNotNull(), F.col("raw_bytes"))))
-    return (parsed.withWatermark("kafka_timestamp", cfg.dedup_watermark)
-            .dropDuplicatesWithinWatermark(["dedup_key"]))
+    return parse(reader.load(), cfg.max_record_bytes)
 
 
 def batch_writer(spark: SparkSession, cfg: LandingConfig, landing_id: str):
     publisher = Publisher(spark, landing_id)
-    local = str(spark.sparkContext.master).startswith("local")
 
     def write(df: DataFrame, batch_id: int) -> None:
-        with kept(df, local) as rows:
-            good = valid_rows(rows)
-            bad = quarantine_rows(rows)
-            publisher.publish(good, cfg.lake, "event_date", batch_id)
-            publisher.publish(bad, cfg.quarantine, "ingest_date", batch_id)
-            counts = [(r["event_date"], r["count"]) for r in good.groupBy("event_date").count()
-                      .collect()]
-            if cfg.postgres_dsn:
-                record_dirty_dates(cfg.postgres_dsn, landing_id, batch_id, counts)
-            log.info("batch %d: %d rows on %d dates", batch_id, sum(n for _, n in counts),
-                     len(counts))
+        """One pass over the batch's records writes the lake and counts the records that are
+        not events; only a batch that has some reads its records again, for quarantine
+        (most batches have none, and keeping every batch for a second reader cost more than
+        such a second pass)."""
+        bad = Observation(f"landing-{landing_id}-{batch_id}")
+        observed = df.observe(bad, F.count_if(F.col("problem").isNotNull()).alias("records"))
+        landed = publisher.publish(valid_rows(observed), cfg.lake, "event_date", batch_id)
+        quarantined = int(bad.get["records"] or 0)
+        if quarantined:
+            publisher.publish(quarantine_rows(df), cfg.quarantine, "ingest_date", batch_id)
+        counts = sorted((dt.date.fromisoformat(d), n) for d, n in landed.items() if n)
+        if cfg.postgres_dsn:
+            record_dirty_dates(cfg.postgres_dsn, landing_id, batch_id, counts)
+        log.info("batch %d: %d rows on %d dates, %d quarantined", batch_id,
+                 sum(n for _, n in counts), len(counts), quarantined)
 
     return write
-
-
-@contextmanager
-def kept(batch: DataFrame, local: bool) -> Iterator[DataFrame]:
-    """The batch's rows, kept while the writes read them three times: the deduplication
-    (stateful) must run once. With a local master, as rows (a local checkpoint), which costs
-    a third of building Spark's columnar cache of them; on a cluster, the columnar cache,
-    which Spark rebuilds from the batch's lineage if an executor is lost (a local checkpoint
-    would be lost with it). Released when the batch ends, not when the JVM's collector
-    notices: a continuous job keeps one batch at a time."""
-    if not local:
-        cached = batch.persist()
-        try:
-            yield cached
-        finally:
-            cached.unpersist()
-        return
-    checkpointed = batch.localCheckpoint(eager=True)
-    try:
-        yield checkpointed
-    finally:
-        # The context drops the rows' blocks. The RDD's own unpersist would do the same and
-        # also warn, every batch, that a local checkpoint cannot be recomputed afterwards.
-        rdd_id = checkpointed._jdf.queryExecution().analyzed().rdd().id()
-        batch.sparkSession.sparkContext._jsc.sc().unpersistRDD(rdd_id, False)
 
 
 def run(spark: SparkSession, cfg: LandingConfig, *, available_now: bool,
         trigger_seconds: float) -> None:
     landing_id = Publisher(spark, "").landing_id_of(cfg.checkpoint)
-    # No batch without new records: the deduplication's expired ids are dropped by the next
-    # batch that has records instead, and `--available-now` ends after its last records
-    # rather than after one more, empty, batch (2 s).
+    # No batch without new records: `--available-now` ends after its last records.
     spark.conf.set("spark.sql.streaming.noDataMicroBatches.enabled", "false")
-    # The state store does not count its keys: counting costs RocksDB a read before every
-    # write of an id (a third of the deduplication's time); the query's progress then reports
-    # 0 state rows.
-    spark.conf.set("spark.sql.streaming.stateStore.rocksdb.trackTotalNumberOfRows", "false")
     writer = (build_stream(spark, cfg).writeStream
               .foreachBatch(batch_writer(spark, cfg, landing_id))
               .option("checkpointLocation", cfg.checkpoint)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any
 
 from smartwatch.db import migrate
 from smartwatch.settings import Settings
@@ -32,17 +31,12 @@ def land(settings: Settings, *, available_now: bool) -> int:
         lake=str(settings.lake_uri), quarantine=str(settings.quarantine_uri),
         checkpoint=str(settings.checkpoint_uri), postgres_dsn=settings.postgres_dsn,
         max_record_bytes=settings.landing_max_record_bytes,
-        dedup_watermark=settings.landing_dedup_watermark,
         max_offsets_per_trigger=settings.landing_max_offsets_per_trigger,
         kafka_options=settings.kafka_spark_options())
     try:
         landing.run(spark, cfg, available_now=available_now,
                     trigger_seconds=settings.landing_trigger_seconds)
     finally:
-        # The state store's maintenance thread first: left running, it fails with "SparkEnv
-        # not active" once the context stops, and logs that as an error with its trace.
-        jvm: Any = spark.sparkContext._jvm
-        jvm.org.apache.spark.sql.execution.streaming.state.StateStore.stop()
         spark.stop()
     return 0
 
@@ -66,7 +60,8 @@ def compact(settings: Settings, start, end, target_mib: int) -> int:
     finally:
         spark.stop()
     for r in results:
-        print(f"{r.date}: {r.files_before} files -> {r.files_after} ({r.rows} rows)")
+        print(f"{r.date}: {r.files_before} files -> {r.files_after} ({r.rows} rows, "
+              f"{r.copies_dropped} later copies of an event_id dropped)")
     if not results:
         print("nothing to compact in that range")
     return 0

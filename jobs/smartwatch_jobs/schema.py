@@ -16,6 +16,10 @@ from pyspark.sql import types as T
 
 from smartwatch.events import CanonicalEvent, EventIn, SleepState, TimeSource
 
+# Where a copy of an event was received, in the order that picks the copy that counts: the
+# first received, then the lowest Kafka position. Unique per Kafka record.
+POSITION = ("received_at", "kafka_partition", "kafka_offset")
+
 TIMESTAMP_FIELDS = tuple(n for n, f in CanonicalEvent.model_fields.items()
                          if f.annotation in (AwareDatetime, dt.datetime))
 

@@ -85,8 +85,6 @@ class Settings(BaseSettings):
         2_000_000, ge=1, description="Most Kafka records a landing micro-batch (a backlog is "
                                      "landed in batches of this size).")
     landing_shuffle_partitions: int = Field(4, ge=1)
-    landing_dedup_watermark: str = Field("2 hours", description="How long after a reading a "
-                                         "repeat of its event_id is still dropped by landing.")
     landing_max_record_bytes: int = Field(1024 * 1024, ge=1024, description="Larger Kafka "
                                           "records go to quarantine.")
 

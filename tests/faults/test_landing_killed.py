@@ -1,5 +1,5 @@
 """The landing job killed (SIGKILL, its whole process group) twice in the middle of a batch,
-then run to the end: each unique valid event is in the lake exactly once, every junk record
+then run to the end: each valid Kafka record is in the lake exactly once, every junk record
 in quarantine, and the dates' counts in Postgres are those of the lake. Real Kafka and Spark,
 the job as `smartwatch land --available-now` processes."""
 
@@ -16,8 +16,14 @@ from pathlib import Path
 import pytest
 
 from smartwatch.db import migrate
-from tests.integration.jobs.landing_data import expected_row, junk, make_events, produce
-from tests.integration.jobs.test_landing import _records, landed_counts, read_lake, read_quarantine
+from tests.integration.jobs.landing_data import junk, make_events, produce
+from tests.integration.jobs.test_landing import (
+    _records,
+    assert_each_record_once,
+    landed_counts,
+    read_lake,
+    read_quarantine,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1200)]
 
@@ -51,7 +57,7 @@ def _kill_mid_batch(env: dict, state: str, lake: Path) -> None:
         proc.wait(timeout=60)
 
 
-def test_killed_twice_mid_batch_then_each_event_lands_once(kafka_bootstrap, postgres_dsn,
+def test_killed_twice_mid_batch_then_each_record_lands_once(kafka_bootstrap, postgres_dsn,
                                                            tmp_path, stack) -> None:
     migrate(postgres_dsn)
     # 2016: the landing tests' dirty-date checks count only their own year's dates.
@@ -71,10 +77,7 @@ def test_killed_twice_mid_batch_then_each_event_lands_once(kafka_bootstrap, post
         partial.append(len(read_lake(lake)))
     assert 0 < partial[0] < partial[1] < len(events), f"the kills came too late: {partial}"
     assert _land_process(env, str(stack.state)).wait(timeout=600) == 0
-    rows = read_lake(lake)
-    ids = Counter(r["event_id"] for r in rows)
-    assert ids.most_common(1)[0][1] == 1, "a row was landed twice"
-    assert {r["event_id"]: r for r in rows} == {e["event_id"]: expected_row(e) for e in events}
+    rows = assert_each_record_once(lake, produced, events)
     assert len(read_quarantine(quarantine)) == len(bad)
     landing_id = (ckpt / "smartwatch-landing-id").read_text().strip()
     assert landed_counts(postgres_dsn, landing_id) == dict(Counter(r["event_date"] for r in rows))

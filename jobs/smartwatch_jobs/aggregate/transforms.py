@@ -9,10 +9,10 @@ from pyspark.sql import functions as F
 
 from smartwatch.events import ASLEEP_STATES
 from smartwatch.periods import AVERAGES, COMBINE, MEASURES, Window, granularity
+from smartwatch_jobs.schema import POSITION
 
 # The fields of an event that its figures use, and where a copy of it was received.
 DEDUP_FIELDS = ("device_id", "measured_at", "heart_rate_bpm", "steps", "sleep_state")
-POSITION = ("received_at", "kafka_partition", "kafka_offset")
 # A candidate is a group of its own: unique per event (_cand), with its id and Kafka
 # position; null for the other events.
 CANDIDATE_KEYS = ("_cand", "_cid", *(f"_c{c}" for c in POSITION))

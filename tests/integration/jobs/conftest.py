@@ -30,9 +30,8 @@ def world(spark, kafka_bootstrap, postgres_dsn, tmp_path_factory):
     resent = random.Random(6).sample(events, len(events) // 20)
     _land(spark, kafka_bootstrap, tmp, [(e["device_id"].encode(), json.dumps(e).encode())
                                         for e in events + resent], postgres_dsn, "first")
-    # Resent once more, after landing's deduplication window (a new checkpoint): these copies
-    # reach the lake, received later and with other values, so only aggregation's
-    # deduplication keeps the first.
+    # Resent once more, received later and with other values (a second landing job, with a
+    # checkpoint of its own): of each id, only the first received copy may count.
     again = [{**e, "steps": 1 + (e["steps"] or 0), "heart_rate_bpm": 200.0,
               "sleep_state": "deep", "received_at": "2026-11-28T00:05:00+00:00"}
              for e in random.Random(7).sample(events, len(events) // 20)]

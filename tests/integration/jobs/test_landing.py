@@ -1,7 +1,8 @@
 """The landing job with real Kafka, Spark and Postgres: produced events, with resends and
-junk, end as exactly the unique valid events in the lake, compared field by field; junk is in
-quarantine with its reason; the dirty dates are exactly the dates that received rows; a
-SIGKILL in the middle of a batch and a restart change nothing."""
+junk, end in the lake as each valid Kafka record once, compared field by field, and after
+compaction as each unique event once, its first received copy; junk is in quarantine with
+its reason; the dirty dates are exactly the dates that received rows. (SIGKILL in the middle
+of a batch: tests/faults/test_landing_killed.py.)"""
 
 from __future__ import annotations
 
@@ -36,6 +37,38 @@ def read_lake(lake: Path) -> list[dict]:
     return [dict(zip(EVENT_COLUMNS, row, strict=True)) for row in rel.fetchall()]
 
 
+def read_positions(lake: Path) -> list[tuple[str, int, int]]:
+    """(event_id, kafka_partition, kafka_offset) of each lake row."""
+    return duckdb.connect().execute(
+        f"SELECT event_id, kafka_partition, kafka_offset FROM read_parquet('{lake}/*/*.parquet')"
+    ).fetchall()
+
+
+def assert_each_record_once(lake: Path, produced: list[dict], events: list[dict]) -> list[dict]:
+    """The raw lake's guarantee: each valid Kafka record exactly once (a resend is a record of
+    its own), each row the event as sent. Returns the rows."""
+    rows = read_lake(lake)
+    positions = read_positions(lake)
+    assert len(set((p, o) for _, p, o in positions)) == len(positions), "a record landed twice"
+    assert Counter(r["event_id"] for r in rows) == Counter(e["event_id"] for e in produced)
+    expected = {e["event_id"]: expected_row(e) for e in events}
+    assert [r for r in rows if r != expected[r["event_id"]]] == []
+    return rows
+
+
+def assert_each_event_once(lake: Path, events: list[dict],
+                           before: list[tuple[str, int, int]]) -> None:
+    """A compacted lake's guarantee: each unique event once, the first of its copies (the same
+    content here; then the lowest Kafka position, as they share a key and a partition)."""
+    rows = read_lake(lake)
+    assert len(rows) == len(events)
+    assert {r["event_id"]: r for r in rows} == {e["event_id"]: expected_row(e) for e in events}
+    first = {}
+    for event_id, partition, offset in sorted(before):
+        first.setdefault(event_id, (partition, offset))
+    assert {e: (p, o) for e, p, o in read_positions(lake)} == first
+
+
 def read_quarantine(path: Path) -> list[tuple]:
     if not list(path.glob("*/*.parquet")):
         return []
@@ -63,8 +96,9 @@ def _records(produced, bad):
             + [(b"junk", value) for value, _ in bad])
 
 
-def test_lake_holds_exactly_the_unique_valid_events(spark, kafka_bootstrap, postgres_dsn,
-                                                    tmp_path) -> None:
+def test_lake_holds_each_record_then_compaction_each_event_once(spark, kafka_bootstrap,
+                                                                postgres_dsn, tmp_path) -> None:
+    from smartwatch_jobs import compact as compaction
     from smartwatch_jobs import landing
 
     migrate(postgres_dsn)
@@ -77,9 +111,8 @@ def test_lake_holds_exactly_the_unique_valid_events(spark, kafka_bootstrap, post
         postgres_dsn=postgres_dsn, max_record_bytes=4096, max_offsets_per_trigger=250)
     landing.run(spark, cfg, available_now=True, trigger_seconds=1)
 
-    rows = read_lake(tmp_path / "lake")
-    assert len(rows) == len(events)  # resends dropped
-    assert {r["event_id"]: r for r in rows} == {e["event_id"]: expected_row(e) for e in events}
+    rows = assert_each_record_once(tmp_path / "lake", produced, events)
+    assert len(rows) == len(produced) > len(events)  # the resends are there
 
     quarantined = read_quarantine(tmp_path / "q")
     assert len(quarantined) == len(bad)
@@ -93,6 +126,13 @@ def test_lake_holds_exactly_the_unique_valid_events(spark, kafka_bootstrap, post
     by_date = Counter(r["event_date"] for r in rows)
     assert landed_counts(postgres_dsn, landing_id) == dict(by_date)
     assert dirty_dates_of_year(postgres_dsn) == dict(by_date)
+
+    before = read_positions(tmp_path / "lake")
+    results = compaction.compact(spark, f"file://{tmp_path / 'lake'}", cfg.checkpoint,
+                                 min(by_date), max(by_date))
+    assert {r.date for r in results} == set(by_date)
+    assert sum(r.copies_dropped for r in results) == len(produced) - len(events)
+    assert_each_event_once(tmp_path / "lake", events, before)
 
 
 def test_compaction_is_atomic_for_readers(spark, kafka_bootstrap, postgres_dsn, tmp_path) -> None:
@@ -114,7 +154,9 @@ def test_compaction_is_atomic_for_readers(spark, kafka_bootstrap, postgres_dsn, 
     folder = lake / f"event_date={day}"
     small_files = len(list(folder.glob("*.parquet")))
     assert small_files > 3
-    expected_count = sum(1 for r in before if r["event_date"] == day)
+    count_before = sum(1 for r in before if r["event_date"] == day)
+    count_after = len({r["event_id"] for r in before if r["event_date"] == day})
+    assert count_after < count_before  # the date has resent copies, which compaction drops
 
     seen, failures, stop = [], [], threading.Event()
 
@@ -137,29 +179,9 @@ def test_compaction_is_atomic_for_readers(spark, kafka_bootstrap, postgres_dsn, 
         thread.join()
     assert {r.date for r in results} >= {day}
     assert len(list(folder.glob("*.parquet"))) == 1
-    assert seen and set(seen) == {expected_count}, "a reader saw a mix of old and new files"
+    # Each reading saw the old files or the new ones, never a mix: the old count, then the new.
+    assert seen and set(seen) <= {count_before, count_after}, "a reader saw a mix of files"
+    assert seen == sorted(seen, reverse=True), "a reader saw the old files after the new"
     after = read_lake(lake)
-    key = lambda r: r["event_id"]  # noqa: E731
-    assert sorted(after, key=key) == sorted(before, key=key)
-
-
-@pytest.mark.parametrize("local", [True, False], ids=["local checkpoint", "columnar cache"])
-def test_a_kept_batch_is_released_when_it_ends(spark, local) -> None:
-    """A continuous job keeps one batch at a time: its rows are held while the writes read
-    them, and nothing of them is left in Spark's storage afterwards."""
-    from smartwatch_jobs.landing import kept
-
-    def stored() -> dict[int, int]:  # RDD id -> cached partitions, as Spark's storage sees it
-        return {info.id(): info.numCachedPartitions()
-                for info in spark.sparkContext._jsc.sc().getRDDStorageInfo()}
-
-    before = stored()
-    batch = spark.range(50_000, numPartitions=4).selectExpr("id", "id % 7 AS day")
-    with kept(batch, local) as rows:
-        assert rows.count() == 50_000
-        assert rows.groupBy("day").count().count() == 7
-        held = {rdd: parts for rdd, parts in stored().items() if rdd not in before}
-        assert sum(held.values()) == 4  # every partition of the batch is held once
-    after = stored()
-    assert not set(after) - set(before)
-    assert not set(spark.sparkContext._jsc.getPersistentRDDs()) & set(held)
+    assert sorted(after, key=lambda r: r["event_id"]) == sorted(
+        {r["event_id"]: r for r in before}.values(), key=lambda r: r["event_id"])
