@@ -7,6 +7,7 @@ returned by a listing, never copied into the lake or the aggregates.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 import threading
@@ -104,7 +105,10 @@ def parse_profiles(entries: Iterable[Any]) -> list[UserProfile]:
     return profiles
 
 
+@functools.lru_cache(maxsize=65_536)
 def hash_token(token: str) -> bytes:
+    """The token's SHA-256, as the registry stores it (kept for the tokens seen recently:
+    every request of a device hashes the same token)."""
     return hashlib.sha256(token.encode()).digest()
 
 
@@ -205,6 +209,10 @@ class Registry:
         """The token's device if the cache knows it (no I/O: safe on the event loop)."""
         found, device = self._peek("token", hash_token(token).hex())
         return device if found else None
+
+    def cached_zone(self, device_id: str) -> tuple[bool, str | None]:
+        """(known, owner's zone) of one device from the cache (no I/O)."""
+        return self._peek("zone", device_id)
 
     def cached_zones(self, device_ids: Iterable[str]) -> dict[str, str | None] | None:
         """Owners' zones if the cache knows them all (no I/O), else None."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 from dataclasses import dataclass
 from typing import Annotated
@@ -22,6 +23,10 @@ class AppState:
     registry: Registry
     metrics: Metrics
     in_flight: int = 0  # ingest requests being handled (one event loop: no lock needed)
+
+    def __post_init__(self) -> None:
+        self.max_past = dt.timedelta(days=self.settings.max_past_days)
+        self.max_future = dt.timedelta(hours=self.settings.max_future_hours)
 
 
 async def get_state(request: Request) -> AppState:

@@ -25,6 +25,8 @@ from starlette.types import Receive, Scope, Send
 from smartwatch.api.deps import AppState, device_identity, get_state
 from smartwatch.api.drain import drain, last_of_body
 from smartwatch.api.ingest import (
+    JSON_TYPES,
+    LOOSE_TYPES,
     NDJSON_TYPES,
     BodyError,
     Item,
@@ -35,6 +37,7 @@ from smartwatch.api.ingest import (
 )
 from smartwatch.api.ingest import dead_letter as dead_letter_record
 from smartwatch.api.producer import KafkaUnavailable
+from smartwatch.events import EventRejected, rename, to_canonical
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -60,6 +63,7 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
                          "Nothing of the request counts as accepted."},
 }
 JSON_HEADER = (b"content-type", b"application/json")
+ONE_ACCEPTED = orjson.dumps({"accepted": 1, "rejected": 0, "errors": []})
 
 
 class _Answer(Exception):
@@ -136,9 +140,9 @@ async def serve(state: AppState, endpoint: str, scope: Scope, receive: Receive,
         try:
             accepted, errors = await _work(state, endpoint, scope, body)
             status = 422 if accepted == 0 and errors else 200
-            payload = orjson.dumps({"accepted": accepted,
-                                    "rejected": len({e["index"] for e in errors}),
-                                    "errors": errors})
+            payload = ONE_ACCEPTED if accepted == 1 and not errors else orjson.dumps(
+                {"accepted": accepted, "rejected": len({e["index"] for e in errors}),
+                 "errors": errors})
         except _Answer as answer:
             status, payload = answer.status, answer.payload
             headers += answer.headers
@@ -169,9 +173,15 @@ async def _work(state: AppState, endpoint: str, scope: Scope,
             declared = value
     try:
         device = await device_identity(state, authorization)
-        if endpoint == "stream" and media_type(kind) in NDJSON_TYPES:
+        media = media_type(kind)
+        if endpoint == "stream" and media in NDJSON_TYPES:
             return await _stream_lines(state, body, kind, device)
         raw = await body.read(s.max_body_bytes, declared)
+        if raw[:1] == b"{" and (media in JSON_TYPES or (endpoint == "stream"
+                                                        and media in LOOSE_TYPES)):
+            done = await _one_event(state, raw, device, endpoint)
+            if done:
+                return 1, []
         items = split_body(raw, kind, allow_missing_type=endpoint == "stream",
                            max_events=s.max_batch_events)
         return await _process(state, items, device, endpoint)
@@ -186,6 +196,35 @@ async def _work(state: AppState, endpoint: str, scope: Scope,
     except OSError as exc:  # the registry's Postgres, most likely
         raise _Answer(503, f"a backing service is unavailable: {exc}",
                       {"Retry-After": str(s.retry_after_seconds)}) from None
+
+
+async def _one_event(state: AppState, raw: bytes, device: str | None, endpoint: str) -> bool:
+    """A body of one valid event of the token's device whose owner's zone is cached (what a
+    watch sends one reading a request): produced, True. Anything else, False, and nothing
+    produced: the general path (`_process`) then answers it, with the same rules."""
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return False
+    if not isinstance(value, dict):
+        return False
+    named = rename(value).get("device_id")
+    if type(named) is not str or (device is not None and named != device):
+        return False
+    found, zone = state.registry.cached_zone(named)
+    if not found:
+        return False
+    s = state.settings
+    try:
+        event = to_canonical(value, lambda _: zone, received_at=dt.datetime.now(dt.UTC),
+                             max_past=state.max_past, max_future=state.max_future)
+    except EventRejected:
+        return False
+    t0 = time.perf_counter()
+    await state.producer.send_all([(s.events_topic, named.encode(), event.to_json())])
+    state.metrics.produce.observe(time.perf_counter() - t0)
+    state.metrics.accepted_by[endpoint].inc()
+    return True
 
 
 async def _stream_lines(state: AppState, body: _Body, kind: str | None,
@@ -240,9 +279,8 @@ async def _process(state: AppState, items: list[Item], device: str | None,
     if zones is None:
         zones = await run_in_threadpool(state.registry.owner_zones, named.values())
     received_at = dt.datetime.now(dt.UTC)
-    outcome = validate(items, zones, received_at=received_at,
-                       max_past=dt.timedelta(days=s.max_past_days),
-                       max_future=dt.timedelta(hours=s.max_future_hours))
+    outcome = validate(items, zones, received_at=received_at, max_past=state.max_past,
+                       max_future=state.max_future)
     records: list[tuple[str, bytes | None, bytes]] = [
         (s.events_topic, e.device_id.encode(), e.to_json()) for e in outcome.accepted]
     errors: list[dict[str, Any]] = []

@@ -37,6 +37,10 @@ class FakeRegistry:
     def cached_zones(self, device_ids) -> None:
         return None
 
+    def cached_zone(self, device_id: str) -> tuple[bool, str | None]:
+        """Known: a one-event body takes the API's one-event path (batches the general one)."""
+        return device_id in self.zones, self.zones.get(device_id)
+
     def owner_zones(self, device_ids) -> dict[str, str | None]:
         return {d: self.zones.get(d) for d in set(device_ids)}
 
@@ -192,3 +196,38 @@ def test_a_body_over_the_limit_is_413(client: TestClient, producer: FakeProducer
     reply = client.post("/v1/events", headers=auth(), json=events)
     assert reply.status_code == 413
     assert "4096" in reply.json()["detail"] and producer.records == []
+
+
+@pytest.mark.parametrize("reading", [
+    {"device_id": "dev-1", "measured_at": "2026-07-01 10:00:00", "heart_rate_bpm": 70},
+    {"device_id": "dev-1", "hr": 71, "state": "asleep", "timestamp": 1782900000},
+    {"Device ID": "dev-1", "Heart Rate": 72, "date": "2026-07-01 12:00:00.250"},
+    {"device_id": "dev-2", "measured_at": "2026-07-01T10:00:00+02:00", "steps": 4},
+    {"device_id": "dev-1", "measured_at": "2026-07-01T10:00:00Z", "steps": 4.0, "x": [1]},
+], ids=["naive", "legacy a", "legacy b", "no owner", "converted"])
+def test_one_event_as_the_body_is_produced_as_in_an_array(client: TestClient,
+                                                          producer: FakeProducer,
+                                                          reading: dict) -> None:
+    """A body of one event (the one-event path) and the same event in an array (the general
+    path) give the same record and answer."""
+    token = TOKEN if reading.get("device_id", reading.get("Device ID")) == "dev-1" else OTHER_TOKEN
+    alone = client.post("/stream", headers=auth(token), json=reading)
+    listed = client.post("/stream", headers=auth(token), json=[reading])
+    assert alone.status_code == listed.status_code == 200
+    assert alone.json() == listed.json() == {"accepted": 1, "rejected": 0, "errors": []}
+    [(key_a, a), (key_l, listed_event)] = producer.topic(SETTINGS.events_topic)
+    assert key_a == key_l
+    assert {k: v for k, v in a.items() if k != "received_at"} == {
+        k: v for k, v in listed_event.items() if k != "received_at"}
+
+
+def test_one_bad_or_foreign_event_is_answered_as_in_an_array(client: TestClient,
+                                                             producer: FakeProducer) -> None:
+    for reading in ({"device_id": "dev-1", "measured_at": "2026-07-01T10:00:00Z",
+                     "heart_rate_bpm": 900},
+                    {"device_id": "dev-2", "measured_at": "2026-07-01T10:00:00Z", "steps": 1}):
+        alone = client.post("/stream", headers=auth(), json=reading)
+        listed = client.post("/stream", headers=auth(), json=[reading])
+        assert (alone.status_code, alone.json()) == (listed.status_code, listed.json())
+        assert alone.status_code in (403, 422)
+    assert producer.topic(SETTINGS.events_topic) == []
