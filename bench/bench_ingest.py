@@ -158,6 +158,20 @@ def _prototype(bootstrap: str, topic: str, state: Path, work: Path,
     return _wrk(f"http://127.0.0.1:{port}/stream", work / "proto.list", 32)
 
 
+def _ceiling(kind: str, dsn: str, work: Path,
+             started: list[subprocess.Popen]) -> dict[str, float]:
+    """/stream of a ceiling server (bench/ingest/ceiling_server.py), one event a request."""
+    port = free_port()
+    log = work / f"ceiling-{kind}.log"
+    with open(log, "w") as out:
+        server = subprocess.Popen([sys.executable, str(HERE / "ingest" / "ceiling_server.py"),
+                                   kind, str(port), dsn], stdout=out, stderr=out)
+    started.append(server)
+    wait_until(lambda: port_open("127.0.0.1", port), 30, f"{kind} server", server, log)
+    _wrk(f"http://127.0.0.1:{port}/stream", work / "single.list", 32)  # its caches warm
+    return _wrk(f"http://127.0.0.1:{port}/stream", work / "single.list", 32)
+
+
 def run() -> list[dict[str, object]]:
     if not shutil.which("wrk"):
         raise RuntimeError("wrk is missing: run make setup")
@@ -191,6 +205,8 @@ def run() -> list[dict[str, object]]:
             api_rows, stream[workers] = _api_rows(workers, url, work, bare, bare_batches)
             rows += api_rows
         proto = _prototype(bootstrap, settings.events_topic, state, work, started)
+        ceilings = {kind: _ceiling(kind, status["postgres_dsn"], work, started)
+                    for kind in ("floor", "no-kafka")}
         rows += [
             {"case": f"prototype server, one event a request (p99 {proto['p99_ms']:.1f} ms, "
                      f"{proto['non2xx']} non-2xx)",
@@ -199,7 +215,14 @@ def run() -> list[dict[str, object]]:
              "value": round(stream[1]["rps"] / proto["rps"], 2), "unit": "x", "target": ">= 1.5"},
             {"case": "API (1) /stream p99 / the prototype's p99",
              "value": round(stream[1]["p99_ms"] / proto["p99_ms"], 2), "unit": "x",
-             "target": "<= 3"}]
+             "target": "<= 3"},
+            {"case": "ceiling: uvicorn alone, an ASGI app that reads the body and answers 200 "
+                     f"(p99 {ceilings['floor']['p99_ms']:.1f} ms)",
+             "value": round(ceilings["floor"]["rps"]), "unit": "events/s", "target": "ceiling"},
+            {"case": "ceiling: the API (1), auth and validation on, Kafka replaced by an "
+                     f"immediate acknowledgement (p99 {ceilings['no-kafka']['p99_ms']:.1f} ms)",
+             "value": round(ceilings["no-kafka"]["rps"]), "unit": "events/s",
+             "target": "ceiling"}]
     finally:
         for proto in started:
             stop(proto.pid, None)
