@@ -356,7 +356,7 @@ def plain_fields(value: dict[str, Any]) -> Fields | None:
     if event_id is not None and (type(event_id) is not str or not 0 < len(event_id) <= 128
                                  or len(event_id.strip()) != len(event_id)):
         return None
-    measured_at = get("measured_at")
+    measured_at: Any = get("measured_at")
     kind = type(measured_at)
     if kind is str:
         if len(measured_at.strip()) != len(measured_at):
@@ -413,8 +413,10 @@ def to_canonical(raw: Any, owner_zone: ZoneLookup, *, received_at: dt.datetime,
         hr = float(hr)
     event_id = event_id or derive_event_id(device, measured_at, hr, steps, sleep)
     # Every value was validated above: build without validating again (the hot path).
-    return AcceptedEvent(SCHEMA_VERSION, event_id, device, measured_at, hr, steps, sleep,
-                         source, zone, received_at)
+    return AcceptedEvent(
+        schema_version=SCHEMA_VERSION, event_id=event_id, device_id=device,
+        measured_at=measured_at, heart_rate_bpm=hr, steps=steps, sleep_state=sleep,
+        time_source=source, time_zone=zone, received_at=received_at)
 
 
 __all__ = [
