@@ -220,11 +220,18 @@ async def _one_event(state: AppState, raw: bytes, device: str | None, endpoint: 
                              max_past=state.max_past, max_future=state.max_future)
     except EventRejected:
         return False
-    t0 = time.perf_counter()
-    await state.producer.send_all([(s.events_topic, named.encode(), event.to_json())])
-    state.metrics.produce.observe(time.perf_counter() - t0)
-    state.metrics.accepted_by[endpoint].inc()
+    await _produce(state, [(s.events_topic, named.encode(), event.to_json())], endpoint, 1)
     return True
+
+
+async def _produce(state: AppState, records: list[tuple[str, bytes | None, bytes]],
+                   endpoint: str, accepted: int) -> None:
+    """Hand the records to Kafka (KafkaUnavailable unless acknowledged), timed; count the
+    accepted events."""
+    t0 = time.perf_counter()
+    await state.producer.send_all(records)
+    state.metrics.produce.observe(time.perf_counter() - t0)
+    state.metrics.accepted_by[endpoint].inc(accepted)
 
 
 async def _stream_lines(state: AppState, body: _Body, kind: str | None,
@@ -289,10 +296,7 @@ async def _process(state: AppState, items: list[Item], device: str | None,
         records.append((s.dead_letter_topic, key.encode() if key else None,
                         dead_letter_record(item, errs, endpoint=endpoint, received_at=received_at)))
         errors.extend({"index": item.index, **e} for e in errs)
-    t0 = time.perf_counter()
-    await state.producer.send_all(records)
-    state.metrics.produce.observe(time.perf_counter() - t0)
-    state.metrics.accepted_by[endpoint].inc(len(outcome.accepted))
+    await _produce(state, records, endpoint, len(outcome.accepted))
     for _, errs in outcome.rejected:
         state.metrics.rejected.labels(endpoint, errs[0]["field"]).inc()
     if outcome.rejected:
