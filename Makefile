@@ -3,13 +3,14 @@ SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 PY := .venv/bin/python
 
-.PHONY: setup demo test test-e2e test-unit bench lint clean help
+.PHONY: setup demo test test-e2e test-unit bench lint check-fresh clean help
 help:
 	@echo "make demo   install what is missing, run the whole pipeline on the local stack (operator too), reconcile, write a report"
 	@echo "make test   install what is missing, lint (make lint), run every test tier this machine can run"
 	@echo "make test-e2e  install what is missing, run only the kind tier's end-to-end tests (pipeline, skaffold)"
 	@echo "make bench  install what is missing, run the benchmarks in bench/ and print a table"
 	@echo "make setup  only install (cached; SMARTWATCH_CACHE overrides the cache folder)"
+	@echo "make check-fresh  set-up and the fastest test of each tier in a clone with empty caches, as on a new machine"
 
 setup:
 	@build/setup.sh
@@ -38,10 +39,22 @@ test-unit: setup
 bench: setup
 	$(PY) bench/run.py
 
-# ruff over every Python folder, mypy over every package (pyproject.toml); part of make test.
+# ruff over every Python folder, mypy over every package (pyproject.toml), shellcheck over
+# every shell script git tracks (*.sh, or a sh, bash or dash #! line); part of make test.
 lint: setup
 	.venv/bin/ruff check services jobs operator tests bench
 	.venv/bin/mypy
+	scripts=$$(git ls-files | while read -r f; do case "$$f" in \
+	  *.sh) echo "$$f" ;; \
+	  *) { [ -f "$$f" ] && head -n 1 "$$f" | grep -Eq '^#!.*[/ ](ba|da)?sh( |$$)' && echo "$$f"; } || true ;; \
+	  esac; done); \
+	  echo "shellcheck: $$(wc -w <<<"$$scripts") scripts"; .venv/bin/shellcheck -x $$scripts
+
+# Set-up and the tests as a new machine runs them: a clone of this checkout (with its
+# uncommitted changes) and empty caches; see build/check-fresh.sh. CHECK_FRESH_TARGETS="demo test"
+# runs those targets instead of the fastest test of each tier.
+check-fresh:
+	@build/check-fresh.sh
 
 clean:
 	-.venv/bin/smartwatch stack down

@@ -16,6 +16,16 @@ work="$SMARTWATCH_CACHE/build/$tool"
 mkdir -p "$work" "$dest"
 export GOFLAGS=-mod=mod GOTOOLCHAIN=local CGO_ENABLED=0
 
+# go_mod_file MODULE@VERSION: the path of that module's go.mod in the module cache (downloaded
+# first); fails, saying what go printed, when go names none.
+go_mod_file() {
+  local info file
+  info=$(go mod download -json "$1")
+  file=$(sed -n 's/.*"GoMod": "\(.*\)",/\1/p' <<<"$info")
+  [ -n "$file" ] || { echo "go mod download $1 named no go.mod: $info" >&2; return 1; }
+  echo "$file"
+}
+
 # The wrapper module for k8s.io/kubernetes commands: requires k8s.io/kubernetes and points each
 # staging module (required at v0.0.0 and replaced with ./staging paths upstream) at its
 # published tag of the same release. Kept in the build folder, so later commands reuse it.
@@ -25,7 +35,7 @@ kube_module() {
   if grep -qx "require k8s.io/kubernetes $v" "$work/go.mod" 2>/dev/null; then cd "$work"; return; fi
   rm -rf "$work" && mkdir -p "$work" && cd "$work"
   go mod init smartwatch.local/kube-tools >/dev/null 2>&1
-  go mod download -json "k8s.io/kubernetes@$v" | sed -n 's/.*"GoMod": "\(.*\)",/\1/p' >gomod.path
+  go_mod_file "k8s.io/kubernetes@$v" >gomod.path
   {
     echo "require k8s.io/kubernetes $v"
     sed -n 's#^\s*\(k8s.io/[a-z0-9-]*\) => ./staging/.*#replace \1 => \1 '"$staging"'#p' "$(cat gomod.path)"
@@ -51,7 +61,7 @@ wrapper_build() {
   local m=$1 v=$2 pkg=$3 out=$4 ldflags=$5 tags=${6:-} gomod
   rm -rf "$work" && mkdir -p "$work" && cd "$work"
   go mod init "smartwatch.local/$tool" >/dev/null 2>&1
-  gomod=$(go mod download -json "$m@$v" | sed -n 's/.*"GoMod": "\(.*\)",/\1/p')
+  gomod=$(go_mod_file "$m@$v")
   {
     echo "require $m $v"
     sed -n '/^replace (/,/^)/{/=>/p};s/^replace \(.*=>.*\)/\1/p' "$gomod" | sed 's/^\s*/replace /' |
@@ -73,7 +83,7 @@ kube-node)
 pause)
   # The pod sandbox's pause program: C source shipped in the release's module.
   kube_module
-  src="$(go env GOMODCACHE)/k8s.io/kubernetes@$v/build/pause"
+  src="$GOMODCACHE/k8s.io/kubernetes@$v/build/pause"
   gcc -Os -Wall -Werror -static -DVERSION="v$(sed -n 's/^TAG ?= //p' "$src/Makefile")" -o "$dest/pause" "$src/linux/pause.c"
   strip "$dest/pause"
   ;;
@@ -156,11 +166,14 @@ spark-operator)
     "-s -w -X k8s.io/component-base/version.gitVersion=$v"
   ;;
 spark-operator-crds)
-  # spark-operator's SparkApplication CRD, from its module's source (no build): the local
-  # stack's kube-apiserver gets it, so the demo's local runner can play spark-operator.
-  dir=$(go mod download -json "github.com/kubeflow/spark-operator/v2@v$SPARK_OPERATOR_VERSION" |
-    sed -n 's/.*"Dir": "\(.*\)",/\1/p')
-  install -m 644 "$dir/config/crd/bases/sparkoperator.k8s.io_sparkapplications.yaml" "$dest/"
+  # spark-operator's SparkApplication and SparkConnect CRDs, from its module's source (no
+  # build): the local stack's kube-apiserver gets the first, so the demo's local runner can play
+  # spark-operator; the kind tier's spark-operator gets the second.
+  info=$(go mod download -json "github.com/kubeflow/spark-operator/v2@v$SPARK_OPERATOR_VERSION")
+  dir=$(sed -n 's/.*"Dir": "\(.*\)",/\1/p' <<<"$info")
+  [ -n "$dir" ] || { echo "go mod download named no folder: $info" >&2; exit 1; }
+  install -m 644 "$dir/config/crd/bases/sparkoperator.k8s.io_sparkapplications.yaml" \
+    "$dir/config/crd/bases/sparkoperator.k8s.io_sparkconnects.yaml" "$dest/"
   ;;
 skaffold)
   # skaffold, with its release build's tags and version.

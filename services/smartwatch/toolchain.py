@@ -1,7 +1,10 @@
-"""Where the pinned tools live: versions.env and the set-up cache (see build/setup.sh).
+"""Where the pinned tools live: versions.env and the set-up cache.
 
-The same rules as build/setup.sh: the cache is SMARTWATCH_CACHE, by default
-${XDG_CACHE_HOME:-~/.cache}/smartwatch, and each tool sits in a folder keyed by its version.
+The one description of the cache's layout, which build/setup.sh reads too
+(`python3 -m smartwatch.toolchain layout`): the cache is SMARTWATCH_CACHE, by default
+${XDG_CACHE_HOME:-~/.cache}/smartwatch; each tool sits in a folder keyed by its version; Go's
+module and build caches and Maven's repository are folders of it, never the user's own. What
+set-up keeps of older builds and what it prunes is here too (`prune`).
 """
 
 from __future__ import annotations
@@ -10,12 +13,11 @@ import functools
 import hashlib
 import os
 import re
-import shlex
 import shutil
+import sys
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-
 
 class ToolMissing(RuntimeError):
     """A pinned tool is not installed; the message says how to install it."""
@@ -42,6 +44,60 @@ def cache_dir() -> Path:
     return Path(base) / "smartwatch"
 
 
+#: Each tool's folder in the cache, by the name build/setup.sh and build/kind/images.sh read,
+#: keyed by the pins of versions.env it is built from.
+TOOL_DIRS = {
+    "UV_DIR": "uv-{UV_VERSION}",
+    "KAFKA_DIR": "kafka-{KAFKA_VERSION}",
+    "SPARK_JARS_DIR": "spark-jars-{SPARK_VERSION}-pg{POSTGRES_JDBC_VERSION}",
+    "K8S_DIR": "k8s-{KUBERNETES_VERSION}",
+    "K8S_NODE_DIR": "k8s-node-{KUBERNETES_VERSION}",
+    "ETCD_DIR": "etcd-{ETCD_VERSION}",
+    "HELM_DIR": "helm-{HELM_VERSION}",
+    "HELM_DOCS_DIR": "helm-docs-{HELM_DOCS_VERSION}",
+    "KIND_DIR": "kind-{KIND_VERSION}",
+    "SKAFFOLD_DIR": "skaffold-{SKAFFOLD_VERSION}",
+    "SPARK_CRDS_DIR": "spark-operator-crds-{SPARK_OPERATOR_VERSION}",
+    "SPARK_OPERATOR_DIR": "spark-operator-{SPARK_OPERATOR_VERSION}",
+    "SEAWEEDFS_DIR": "seaweedfs-{SEAWEEDFS_REVISION}",
+    "CONTAINERD_DIR": "containerd-{CONTAINERD_VERSION}",
+    "RUNC_DIR": "runc-{RUNC_VERSION}",
+    "CNI_DIR": "cni-plugins-{CNI_PLUGINS_VERSION}",
+    "COREDNS_DIR": "coredns-{COREDNS_VERSION}",
+    "LOCAL_PATH_DIR": "local-path-provisioner-{LOCAL_PATH_PROVISIONER_VERSION}",
+}
+
+
+def tool_dir(name: str) -> Path:
+    """The cache folder TOOL_DIRS names `name` (whether or not set-up filled it)."""
+    return cache_dir() / TOOL_DIRS[name].format(**versions())
+
+
+def tool_dirs() -> dict[str, Path]:
+    """Every folder of TOOL_DIRS, by name."""
+    return {name: tool_dir(name) for name in TOOL_DIRS}
+
+
+def go_env() -> dict[str, str]:
+    """Go's caches in the project's cache: what set-up builds with and what tests that build
+    Go programs or read Go modules use, never the user's default GOPATH or GOMODCACHE."""
+    go = cache_dir() / "go"
+    return {"GOPATH": str(go / "path"), "GOMODCACHE": str(go / "mod"), "GOCACHE": str(go / "build")}
+
+
+def maven_repo() -> Path:
+    """Maven's local repository in the project's cache (never the user's ~/.m2)."""
+    return cache_dir() / "m2"
+
+
+def python_env_dir() -> Path:
+    """The cached Python environment of the lock file and interpreter version (the checkout's
+    .venv points at it)."""
+    lock = (REPO_ROOT / "uv.lock").read_bytes()
+    key = hashlib.sha256(lock + f"{versions()['PYTHON_VERSION']}\n".encode()).hexdigest()[:16]
+    return cache_dir() / "python" / key
+
+
 def _need(path: Path, what: str) -> Path:
     if not path.exists():
         raise ToolMissing(f"{what} not found at {path}: run `make setup`")
@@ -49,44 +105,53 @@ def _need(path: Path, what: str) -> Path:
 
 
 def kafka_libs() -> Path:
-    return _need(cache_dir() / f"kafka-{versions()['KAFKA_VERSION']}" / "libs", "Kafka broker runtime")
+    return _need(tool_dir("KAFKA_DIR") / "libs", "Kafka broker runtime")
 
 
 def spark_jars() -> list[Path]:
     """Spark's Kafka connector and the Postgres JDBC driver, as local jar files."""
-    v = versions()
-    folder = cache_dir() / f"spark-jars-{v['SPARK_VERSION']}-pg{v['POSTGRES_JDBC_VERSION']}" / "libs"
-    return sorted(_need(folder, "Spark Kafka connector jars").glob("*.jar"))
+    return sorted(_need(tool_dir("SPARK_JARS_DIR") / "libs", "Spark Kafka connector jars").glob("*.jar"))
 
 
 def kube_bin(name: str) -> Path:
     """kube-apiserver or kubectl of the pinned Kubernetes release."""
-    folder = cache_dir() / f"k8s-{versions()['KUBERNETES_VERSION']}"
-    return _need(folder / name, name)
+    return _need(tool_dir("K8S_DIR") / name, name)
 
 
 def etcd_bin() -> Path:
-    return _need(cache_dir() / f"etcd-{versions()['ETCD_VERSION']}" / "etcd", "etcd")
+    return _need(tool_dir("ETCD_DIR") / "etcd", "etcd")
 
 
 def helm_bin() -> Path:
-    return _need(cache_dir() / f"helm-{versions()['HELM_VERSION']}" / "helm", "helm")
+    return _need(tool_dir("HELM_DIR") / "helm", "helm")
+
+
+def helm_docs_bin() -> Path:
+    return _need(tool_dir("HELM_DOCS_DIR") / "helm-docs", "helm-docs")
 
 
 def kind_bin() -> Path:
-    return _need(cache_dir() / f"kind-{versions()['KIND_VERSION']}" / "kind", "kind")
+    return _need(tool_dir("KIND_DIR") / "kind", "kind")
 
 
 def skaffold_bin() -> Path:
-    return _need(cache_dir() / f"skaffold-{versions()['SKAFFOLD_VERSION']}" / "skaffold",
-                 "skaffold")
+    return _need(tool_dir("SKAFFOLD_DIR") / "skaffold", "skaffold")
+
+
+#: spark-operator's CRDs that make setup copies from its Go module, by plural name.
+SPARK_OPERATOR_CRDS = ("sparkapplications", "sparkconnects")
+
+
+def spark_operator_crd(plural: str = "sparkapplications") -> Path:
+    """One of spark-operator's CRDs (make setup copies them from its Go module): the
+    SparkApplication CRD goes to the local stack's kube-apiserver for the local SparkApplication
+    runner; the kind tier installs SparkConnect's beside the shared ones."""
+    path = tool_dir("SPARK_CRDS_DIR") / f"sparkoperator.k8s.io_{plural}.yaml"
+    return _need(path, f"spark-operator's {plural} CRD")
 
 
 def spark_application_crd() -> Path:
-    """spark-operator's SparkApplication CRD (make setup copies it from its Go module), which
-    the local stack's kube-apiserver gets for the local SparkApplication runner."""
-    folder = cache_dir() / f"spark-operator-crds-{versions()['SPARK_OPERATOR_VERSION']}"
-    return _need(folder / "sparkoperator.k8s.io_sparkapplications.yaml", "the SparkApplication CRD")
+    return spark_operator_crd("sparkapplications")
 
 
 def java_bin() -> Path:
@@ -170,13 +235,13 @@ def spark_settings() -> dict[str, object]:
 
 
 def spark_settings_env() -> str:
-    """The jars and the Java of spark_settings() as SMARTWATCH_* shell assignments (used by
+    """The jars and the Java of spark_settings() as SMARTWATCH_* NAME=value lines (read by
     build/setup.sh for the ahead-of-time training run, which writes the cache itself)."""
     values = spark_settings()
     jars: list[Path] = values["spark_jars"]  # type: ignore[assignment]
     pairs = {"SMARTWATCH_SPARK_JARS": ",".join(str(p) for p in jars),
              "SMARTWATCH_SPARK_JAVA_HOME": str(values["spark_java_home"] or "")}
-    return "\n".join(f"{k}={shlex.quote(v)}" for k, v in pairs.items() if v)
+    return "\n".join(f"{k}={v}" for k, v in pairs.items() if v)
 
 
 def postgres_bin_dir() -> Path:
@@ -194,23 +259,7 @@ def postgres_bin_dir() -> Path:
 
 # --- kind: the node image built here (build/kind/) and the programs it is built from -----------
 
-def tool_dirs() -> dict[str, Path]:
-    """The cache folders of the programs the kind images are built from, by the names
-    build/kind/images.sh reads."""
-    v, c = versions(), cache_dir()
-    return {
-        "K8S_DIR": c / f"k8s-{v['KUBERNETES_VERSION']}",
-        "K8S_NODE_DIR": c / f"k8s-node-{v['KUBERNETES_VERSION']}",
-        "ETCD_DIR": c / f"etcd-{v['ETCD_VERSION']}",
-        "CONTAINERD_DIR": c / f"containerd-{v['CONTAINERD_VERSION']}",
-        "RUNC_DIR": c / f"runc-{v['RUNC_VERSION']}",
-        "CNI_DIR": c / f"cni-plugins-{v['CNI_PLUGINS_VERSION']}",
-        "COREDNS_DIR": c / f"coredns-{v['COREDNS_VERSION']}",
-        "LOCAL_PATH_DIR": c / f"local-path-provisioner-{v['LOCAL_PATH_PROVISIONER_VERSION']}",
-    }
-
-
-#: The pins the kind images are made of (build/kind/images.sh and the programs of tool_dirs).
+#: The pins the kind images are made of (build/kind/images.sh and the programs it copies).
 KIND_IMAGE_PINS = ("KUBERNETES_VERSION", "ETCD_VERSION", "DEBIAN_SUITE", "CONTAINERD_VERSION",
                    "RUNC_VERSION", "CNI_PLUGINS_VERSION", "COREDNS_VERSION",
                    "LOCAL_PATH_PROVISIONER_VERSION")
@@ -242,9 +291,52 @@ def kind_images() -> dict[str, str | Path]:
     }
 
 
-def kind_build_env() -> str:
-    """Shell assignments for build/kind/images.sh (used by build/setup.sh)."""
-    images = kind_images()
-    pairs = {**{k: str(p) for k, p in tool_dirs().items()}, "KIND_IMAGES_DIR": str(images["dir"]),
-             "NODE_IMAGE": str(images["node_image"]), "BASE_IMAGE": str(images["base_image"])}
-    return "\n".join(f"{k}={shlex.quote(val)}" for k, val in pairs.items())
+# --- what set-up reads and what it prunes -------------------------------------------------------
+
+def layout() -> dict[str, str]:
+    """Every folder and name build/setup.sh and build/kind/images.sh use, by variable name."""
+    c, images = cache_dir(), kind_images()
+    return {"SMARTWATCH_CACHE": str(c), **go_env(), "UV_CACHE_DIR": str(c / "uv-cache"),
+            "MAVEN_REPO": str(maven_repo()), "PYTHON_ENV_DIR": str(python_env_dir()),
+            **{k: str(p) for k, p in tool_dirs().items()},
+            "KIND_IMAGES_DIR": str(images["dir"]), "NODE_IMAGE": str(images["node_image"]),
+            "BASE_IMAGE": str(images["base_image"])}
+
+
+def older_builds(candidates: list[Path], current: Path, keep: int = 1) -> list[Path]:
+    """Of the builds in `candidates`, those to prune: all but `current` and the `keep` newest
+    others (by modification time; a checkout of another revision may still use those)."""
+    others = sorted((p for p in candidates if p != current), key=lambda p: p.stat().st_mtime,
+                    reverse=True)
+    return others[keep:]
+
+
+def prune() -> list[Path]:
+    """Removes older builds of the kind images and of the Python environment, keeping the
+    current one and the newest other of each; the removed folders."""
+    c = cache_dir()
+    kinds = ((sorted(c.glob("kind-images-v*")), Path(kind_images()["dir"])),
+             (sorted((c / "python").glob("*")), python_env_dir()))
+    removed = []
+    for candidates, current in kinds:
+        for old in older_builds([p for p in candidates if p.is_dir()], current):
+            shutil.rmtree(old)
+            removed.append(old)
+    return removed
+
+
+def main(argv: list[str]) -> int:
+    """`layout`: NAME=value lines of layout(); `prune`: prune(), one line per removed folder."""
+    if argv == ["layout"]:
+        print("\n".join(f"{k}={v}" for k, v in layout().items()))
+    elif argv == ["prune"]:
+        for path in prune():
+            print(f"removed {path}")
+    else:
+        print("usage: python -m smartwatch.toolchain layout|prune", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -7,23 +7,17 @@ from __future__ import annotations
 
 import re
 import subprocess
-from pathlib import Path
 
 import pytest
 import yaml
 
-from smartwatch.toolchain import REPO_ROOT, cache_dir, versions
+from smartwatch.toolchain import REPO_ROOT, helm_docs_bin
 from tests.k8s.chart import CHART
 
 pytestmark = pytest.mark.k8s
 
 README = CHART / "README.md"
 ROW = re.compile(r"^\| (\S+) \| (\w+) \| .* \|$")
-
-
-def helm_docs_bin() -> Path:
-    version = versions().get("HELM_DOCS_VERSION", "1.14.2")
-    return cache_dir() / f"helm-docs-{version}" / "helm-docs"
 
 
 def _key(prefix: str, key: str) -> str:
@@ -94,9 +88,7 @@ def test_the_readme_lists_every_documented_value() -> None:
 
 
 def test_the_readme_is_what_helm_docs_generates() -> None:
-    binary = helm_docs_bin()
-    if not binary.exists():
-        pytest.skip(f"helm-docs not found at {binary}: run `make setup` (it builds HELM_DOCS_VERSION)")
+    binary = helm_docs_bin()  # make setup builds it; ToolMissing says so when it did not
     command = [str(binary), "--chart-search-root", "charts", "--dry-run", "--log-level", "warning"]
     proc = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr

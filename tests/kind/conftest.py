@@ -83,7 +83,7 @@ def build_web_image(cluster: Cluster, tmp: Path) -> str:
     ctx = tmp / "web-image"
     ctx.mkdir()
     env = {"CGO_ENABLED": "0", "GOTOOLCHAIN": "local", "GOFLAGS": "-mod=mod",
-           "GOCACHE": str(toolchain.cache_dir() / "go" / "build"), "HOME": str(tmp),
+           **toolchain.go_env(), "HOME": str(tmp),
            "PATH": subprocess.run(["bash", "-lc", "echo $PATH"], capture_output=True,
                                   text=True).stdout.strip()}
     subprocess.run(["go", "build", "-o", str(ctx / "web"), str(Path(__file__).parent / "web" / "main.go")],

@@ -7,8 +7,6 @@ RBAC it needs, no webhook. Users install spark-operator with its official chart
 from __future__ import annotations
 
 import json
-import subprocess
-from pathlib import Path
 from typing import Any
 
 from smartwatch.stack import images
@@ -42,20 +40,6 @@ RULES = [
                    "sparkconnects/status", "sparkconnects/finalizers"],
      "verbs": ["get", "update", "patch"]},
 ]
-
-
-def _sparkconnect_crd() -> Path:
-    """The SparkConnect CRD from spark-operator's module in Go's module cache (make setup
-    downloaded it to build the controller)."""
-    from smartwatch import toolchain
-
-    version = toolchain.versions()["SPARK_OPERATOR_VERSION"]
-    modcache = subprocess.run(["go", "env", "GOMODCACHE"], capture_output=True, text=True,
-                              check=True).stdout.strip()
-    path = (Path(modcache) / "github.com" / "kubeflow" / "spark-operator" / f"v2@v{version}" /
-            "config" / "crd" / "bases" / "sparkoperator.k8s.io_sparkconnects.yaml")
-    assert path.exists(), f"{path} is missing: run make setup (it builds spark-operator)"
-    return path
 
 
 def objects(image: str) -> list[dict[str, Any]]:
@@ -102,7 +86,7 @@ def install(cluster: Cluster, report=print) -> str:
     folder = f"spark-operator-{toolchain.versions()['SPARK_OPERATOR_VERSION']}"
     crds = third_party_crds(folder)
     assert crds is not None, f"the {folder} CRDs (../shared/crds) are not found"
-    for path in [*sorted(crds.glob("*.yaml")), _sparkconnect_crd()]:
+    for path in [*sorted(crds.glob("*.yaml")), toolchain.spark_operator_crd("sparkconnects")]:
         kube("apply", "--server-side", "-f", str(path), namespaced=False, timeout=120)
     kube("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s",
          namespaced=False, timeout=90)

@@ -59,16 +59,16 @@ def _spark_jars(v: dict[str, str]) -> list[str]:
 
 
 def _built(folder: str, program: str, what: str) -> dict[str, Path]:
-    """`program` of the set-up cache's `folder` (make setup built it), by its context name."""
-    path = toolchain.cache_dir() / folder / program
+    """`program` of the set-up cache's folder named `folder` in toolchain.TOOL_DIRS (make setup
+    built it), by its context name."""
+    path = toolchain.tool_dir(folder) / program
     if not path.exists():
         raise toolchain.ToolMissing(f"{what} is not built ({path}): run `make setup`")
     return {program: path}
 
 
 def _spark_operator() -> dict[str, Path]:
-    version = toolchain.versions()["SPARK_OPERATOR_VERSION"]
-    return _built(f"spark-operator-{version}", "spark-operator", "spark-operator")
+    return _built("SPARK_OPERATOR_DIR", "spark-operator", "spark-operator")
 
 
 def _kafka_jars(v: dict[str, str]) -> list[str]:
@@ -78,7 +78,7 @@ def _kafka_jars(v: dict[str, str]) -> list[str]:
 
 
 def _weed() -> dict[str, Path]:
-    return _built(f"seaweedfs-{toolchain.versions()['SEAWEEDFS_REVISION']}", "weed", "SeaweedFS")
+    return _built("SEAWEEDFS_DIR", "weed", "SeaweedFS")
 
 
 IMAGES = {
@@ -170,7 +170,7 @@ def resolve_jars(coordinates: list[str], *, drop: set[str] = frozenset()) -> Pat
             + "".join(_dependency(c) for c in coordinates) + "</dependencies></project>")
         done = subprocess.run(
             ["mvn", "-q", "-B", "-f", str(work / "pom.xml"),
-             f"-Dmaven.repo.local={toolchain.cache_dir() / 'm2'}", "dependency:copy-dependencies",
+             f"-Dmaven.repo.local={toolchain.maven_repo()}", "dependency:copy-dependencies",
              "-DincludeScope=runtime", f"-DoutputDirectory={dest}"],
             capture_output=True, text=True, timeout=1800)
         if done.returncode != 0:

@@ -26,3 +26,10 @@ def test_kind_version() -> None:
 def test_kubectl_is_the_pinned_release() -> None:
     out = _run(str(toolchain.kube_bin("kubectl")), "version", "--client")
     assert f"v{toolchain.versions()['KUBERNETES_VERSION']}" in out
+
+
+def test_spark_operator_crds_are_in_the_cache() -> None:
+    # The kind tier installs SparkConnect's CRD from here, never from a user's Go module cache.
+    for plural in toolchain.SPARK_OPERATOR_CRDS:
+        text = toolchain.spark_operator_crd(plural).read_text()
+        assert f"plural: {plural}" in text
