@@ -1,5 +1,6 @@
 """Compaction: rewrite a date range of the lake's small files into few large ones, each
-event_id of a date once (its first received copy), atomically for readers.
+reading of a date (one device's one event_id) once, its first received copy, atomically for
+readers.
 
 Each date partition is rebuilt beside the live one: the compacted files, plus hard links of
 every file that is not compacted (files of batches the landing job has not committed yet,
@@ -98,9 +99,9 @@ def _compact_date(spark: SparkSession, lake: Path, live: Path, day: dt.date, com
     fresh = work / live.name
     df = spark.read.parquet(*[f"file://{p}" for p in inputs])
     rows_in = df.count()
-    # Of each id's copies, the first received (then the lowest Kafka position): the copy the
-    # aggregation counts.
-    first = Window.partitionBy("event_id").orderBy(*POSITION)
+    # Of each reading's copies (one device's one id), the first received (then the lowest
+    # Kafka position): the copy the aggregation counts.
+    first = Window.partitionBy("device_id", "event_id").orderBy(*POSITION)
     once = df.withColumn("_copy", F.row_number().over(first)).filter("_copy = 1").drop("_copy")
     n_files = max(1, math.ceil(sum(p.stat().st_size for p in inputs) / target))
     once.coalesce(n_files).write.parquet(f"file://{staged}")

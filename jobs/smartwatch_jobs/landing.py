@@ -6,9 +6,9 @@ micro-batch; every batch writes its files under names that carry the landing id 
 and records its row counts per date in Postgres keyed by (landing id, batch id). So a batch
 that runs twice leaves what it leaves once.
 
-Landing does not deduplicate by event_id: a resent reading (another Kafka record with the
-same event_id) is in the lake until compaction keeps the first received copy of each date's
-ids, and the aggregation counts each event_id once whatever the lake holds. So a micro-batch
+Landing does not deduplicate: a resent reading (another Kafka record with the same device_id
+and event_id) is in the lake until compaction keeps the first received copy of each date's
+readings, and the aggregation counts each reading once whatever the lake holds. So a micro-batch
 is one pass over its records: no shuffle, no state, nothing kept between its writes.
 
 Records that are not canonical events go to the quarantine dataset with the raw value, the

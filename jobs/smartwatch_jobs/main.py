@@ -61,7 +61,7 @@ def compact(settings: Settings, start, end, target_mib: int) -> int:
         spark.stop()
     for r in results:
         print(f"{r.date}: {r.files_before} files -> {r.files_after} ({r.rows} rows, "
-              f"{r.copies_dropped} later copies of an event_id dropped)")
+              f"{r.copies_dropped} later copies of a reading dropped)")
     if not results:
         print("nothing to compact in that range")
     return 0

@@ -81,7 +81,7 @@ def test_each_number_of_the_reconciliation_line_is_what_was_measured(demo) -> No
 
     lake = status["lake_uri"].removeprefix("file://")
     total, unique = duckdb.connect().execute(
-        f"SELECT count(*), count(DISTINCT event_id) FROM read_parquet('{lake}/*/*.parquet', "
+        f"SELECT count(*), count(DISTINCT (device_id, event_id)) FROM read_parquet('{lake}/*/*.parquet', "
         "hive_partitioning = true)").fetchone()
     assert total == len(ids)
     assert unique == line["landed"] == len(set(ids))

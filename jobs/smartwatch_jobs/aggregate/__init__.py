@@ -2,8 +2,9 @@
 
 A day is the owner's local calendar day in their IANA zone (23 or 25 hours around DST
 changes); a week is an ISO week labelled with its ISO year; a month is a local calendar month
-(smartwatch.periods). Each event_id counts once. Every period's figures come from counts,
-sums, minima and maxima of the readings themselves, never from averages of averages.
+(smartwatch.periods). Each reading (one device's one event_id) counts once. Every period's
+figures come from counts, sums, minima and maxima of the readings themselves, never from
+averages of averages.
 
 A run computes one window (whole periods) and replaces exactly that window's rows in one
 transaction; other windows are untouched and readers never see a half-written window.

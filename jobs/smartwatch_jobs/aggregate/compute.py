@@ -64,19 +64,21 @@ def shared_hashes(hashes: DataFrame, file_bytes: int) -> pa.Table | None:
 def figures(events: DataFrame, owners: Owners, window: Window) -> DataFrame:
     """The figures of every period the events fall in (the window's and, from the UTC days
     read around it, some of its neighbours': keep the window's with `in_window`), each
-    event_id counted once, plus rows with a null user_id whose `readings` count the events
-    of devices without owner (all the window reads): one pass over the events serves both.
+    reading (one device's one event_id) counted once, plus rows with a null user_id whose
+    `readings` count the events of devices without owner (all the window reads): one pass
+    over the events serves both.
     The periods are kept after aggregating, since a filter on the local date before it would
     localise each row again.
 
-    The copy of an event_id that counts is the first received, then the lowest Kafka
+    The copy of a reading that counts is the first received, then the lowest Kafka
     position, so reruns agree. Repeats are rare, so the events are not all shuffled by
-    event_id: a 64-bit hash of each event_id is computed, and the hashes that occur more than
+    identity: a 64-bit hash of each (device_id, event_id) is computed, and the hashes that occur more than
     once found (shared_hashes). The events with such a hash, the candidates (every copy of a
     repeated id, and any event that merely shares a hash with another), are each aggregated
     as a group of their own, with their id and Kafka position; then, of each id, the first
     copy's figures join its period's (first_copies_added). Past SHARED_HASHES_MAX shared
-    hashes (duplicate-heavy data) every event is grouped by event_id first instead."""
+    hashes (duplicate-heavy data) every event is grouped by (device_id, event_id) first
+    instead. Ids are the device's own: two watches may both number their readings 1, 2, 3."""
     granularity = window.granularity
     hashed = events.withColumn("_h", id_hash())
     shared = shared_hashes(hashed.select("_h"), file_bytes(events))

@@ -26,30 +26,39 @@ def kafka_position() -> Column:
     return F.struct(*POSITION)
 
 
+#: A reading's identity: the device's own id of it. Watches number their readings 1, 2, 3,
+#: ..., so equal event_ids of two devices are two readings.
+IDENTITY = ("device_id", "event_id")
+
+
 def id_hash() -> Column:
-    """A 64-bit hash of event_id. Equal ids have equal hashes; unequal ids that collide only
-    send both events through the exact path."""
-    return F.xxhash64("event_id")
+    """A 64-bit hash of a reading's identity (IDENTITY). Equal identities have equal hashes;
+    unequal ones that collide only send both events through the exact path."""
+    return F.xxhash64(*IDENTITY)
 
 
 def dedup_by_id(events: DataFrame) -> DataFrame:
-    """Every event grouped by event_id: a hash aggregate of min_by over kafka_position."""
+    """Every event grouped by its identity (device_id, event_id): a hash aggregate of min_by
+    over kafka_position."""
     position = kafka_position()
-    first = F.min_by(F.struct(*DEDUP_FIELDS), position)
-    return (events.groupBy("event_id").agg(first.alias("_e"))
-            .select("event_id", *[F.col("_e")[c].alias(c) for c in DEDUP_FIELDS]))
+    rest = [c for c in DEDUP_FIELDS if c not in IDENTITY]
+    first = F.min_by(F.struct(*rest), position)
+    return (events.groupBy(*IDENTITY).agg(first.alias("_e"))
+            .select("event_id", *[F.col(c) if c in IDENTITY else F.col("_e")[c].alias(c)
+                                  for c in DEDUP_FIELDS]))
 
 
 def mark_candidates(hashed: DataFrame, shared: DataFrame) -> DataFrame:
     """`hashed`: events with their id hash `_h`; `shared`: the hashes (`_h`) that occur more
     than once. The events with the CANDIDATE_KEYS columns: for an event with a shared hash
-    a unique `_cand`, its id and its Kafka position; nulls for the others."""
+    a unique `_cand`, its identity (a struct of IDENTITY) and its Kafka position; nulls for
+    the others."""
     marks = shared.withColumn("_shared", F.lit(True))
     candidate = F.col("_shared").isNotNull()
     return hashed.join(F.broadcast(marks), "_h", "left").select(
         "event_id", *DEDUP_FIELDS,
         F.when(candidate, F.monotonically_increasing_id()).alias("_cand"),
-        F.when(candidate, F.col("event_id")).alias("_cid"),
+        F.when(candidate, F.struct(*IDENTITY)).alias("_cid"),
         *(F.when(candidate, F.col(c)).alias(f"_c{c}") for c in POSITION))
 
 
@@ -126,10 +135,10 @@ def with_averages(figures: DataFrame) -> DataFrame:
 
 def first_copies_added(grouped: DataFrame, granularity_name: str) -> DataFrame:
     """`grouped`: measures keyed by period and CANDIDATE_KEYS (null but for candidates, each
-    its own group). Of each candidate id, the first copy (first received, then the lowest
-    Kafka position; copies at one position are one record landed twice, alike) joins the
-    figures of its period; the other copies are dropped. Both steps work on groups, few next
-    to the events."""
+    its own group). Of each candidate identity (device and id), the first copy (first
+    received, then the lowest Kafka position; copies at one position are one record landed
+    twice, alike) joins the figures of its period; the other copies are dropped. Both steps
+    work on groups, few next to the events."""
     keys = ["user_key", *granularity(granularity_name).keys[1:]]
     alone = F.col("_cid").isNull()
     first = F.min_by(F.struct(*keys, *COMBINE),

@@ -140,9 +140,10 @@ def device_ids(items: list[Item]) -> dict[int, str]:
 def validate(items: list[Item], zones: Mapping[str, str | None], *, received_at: dt.datetime,
              max_past: dt.timedelta, max_future: dt.timedelta) -> Outcome:
     """Canonical events for the valid items; the rest with their errors. The second event
-    with an event_id already in this body is rejected as a duplicate."""
+    of a device with an event_id already in this body for that device is rejected as a
+    duplicate (ids are the device's own: two devices may both send id 1)."""
     outcome = Outcome()
-    first_index: dict[str, int] = {}
+    first_index: dict[tuple[str, str], int] = {}
     lookup: Callable[[str], str | None] = zones.get
     for item in items:
         if item.error:
@@ -154,13 +155,14 @@ def validate(items: list[Item], zones: Mapping[str, str | None], *, received_at:
         except EventRejected as exc:
             outcome.rejected.append((item, exc.errors))
             continue
-        if event.event_id in first_index:
+        identity = (event.device_id, event.event_id)
+        if identity in first_index:
             outcome.rejected.append((item, [{
                 "field": "event_id",
-                "reason": f"duplicate of the event at index {first_index[event.event_id]} "
-                          "in this request"}]))
+                "reason": f"duplicate of the event at index {first_index[identity]} "
+                          "in this request (same device_id and event_id)"}]))
             continue
-        first_index[event.event_id] = item.index
+        first_index[identity] = item.index
         outcome.accepted.append(event)
     return outcome
 

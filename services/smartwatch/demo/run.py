@@ -485,7 +485,7 @@ def measure(status: dict[str, Any], sent: int, resent: int, late: int, accepted:
 
     lake = status["lake_uri"].removeprefix("file://")
     landed = duckdb.connect().execute(
-        f"SELECT count(DISTINCT event_id) FROM read_parquet('{lake}/**/*.parquet',"
+        f"SELECT count(DISTINCT (device_id, event_id)) FROM read_parquet('{lake}/**/*.parquet',"
         " hive_partitioning = true)").fetchone()
     got: dict[str, dict[tuple[str, dt.date], dict[str, Any]]] = {}
     with psycopg2.connect(status["postgres_dsn"]) as conn, conn.cursor() as cur:

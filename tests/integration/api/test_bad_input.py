@@ -179,7 +179,8 @@ def test_same_event_id_twice_in_one_batch(api, device) -> None:
     assert r.json()["accepted"] == 1
     err = r.json()["errors"][0]
     assert err == {"index": 1, "field": "event_id",
-                   "reason": "duplicate of the event at index 0 in this request"}
+                   "reason": "duplicate of the event at index 0 in this request "
+                             "(same device_id and event_id)"}
     events, _ = _written(api, marks, dev, 1, 1)
     assert [(e["event_id"], e["steps"]) for e in events] == [("good-6", 6)]
 

@@ -34,14 +34,17 @@ def _events(tag: str, seed: int, minutes: int = 45) -> list[dict]:
     out = []
     for short in ZONES:
         device = f"{tag}-{short}"
+        # Ids numbered per device from 1, as watch firmware does: every device of the world
+        # has a reading "1", "2", ..., and each is a reading of its own.
+        number = 0
         for first, last in RANGES:
             t = dt.datetime.fromisoformat(first).replace(tzinfo=dt.UTC) + dt.timedelta(
                 minutes=rng.randint(0, 30))
             end = dt.datetime.fromisoformat(last).replace(tzinfo=dt.UTC) + dt.timedelta(days=1)
             while t < end:
-                i = len(out)
+                i, number = len(out), number + 1
                 state = ["awake", "light", "deep", "rem", "asleep", "unknown", None][i % 7]
-                out.append({"schema_version": 1, "event_id": f"{device}-{i}", "device_id": device,
+                out.append({"schema_version": 1, "event_id": str(number), "device_id": device,
                             "measured_at": t.isoformat(),
                             "heart_rate_bpm": None if i % 9 == 0 else float(45 + rng.randint(0, 90)),
                             "steps": None if i % 13 == 0 else rng.randint(0, 400),
@@ -82,7 +85,7 @@ def _expected(lake, dsn, tag, granularity) -> dict[tuple, dict]:
         WITH e AS (
             SELECT * FROM read_parquet('{lake}/*/*.parquet', hive_partitioning = true)
             WHERE device_id LIKE '{tag}-%'
-            QUALIFY row_number() OVER (PARTITION BY event_id
+            QUALIFY row_number() OVER (PARTITION BY device_id, event_id
                                        ORDER BY received_at, kafka_partition, kafka_offset) = 1),
         l AS (
             SELECT e.*, o.user_id, CAST(timezone(o.time_zone, e.measured_at) AS DATE) AS local_date,

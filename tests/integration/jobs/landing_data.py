@@ -14,7 +14,8 @@ YEAR = 2017  # dates of these tests only: the dirty-date table is shared by the 
 def canonical(i: int, device: str, day: int, *, hr: float | None = 60.0, steps: int | None = 1,
               sleep: str | None = "awake", year: int = YEAR) -> dict:
     at = dt.datetime(year, 3, day, 23, 59, 50, tzinfo=dt.UTC) + dt.timedelta(seconds=i % 20)
-    return {"schema_version": 1, "event_id": f"ev-{device}-{i}", "device_id": device,
+    # Ids numbered per device, as watch firmware does: every device has a reading "0", "1", ...
+    return {"schema_version": 1, "event_id": str(i), "device_id": device,
             "measured_at": rfc3339(at, i), "heart_rate_bpm": hr, "steps": steps,
             "sleep_state": sleep, "time_source": "offset", "time_zone": None,
             "received_at": rfc3339(dt.datetime(2026, 11, 28, tzinfo=dt.UTC), i + 1)}

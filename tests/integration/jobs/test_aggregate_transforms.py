@@ -1,5 +1,6 @@
 """The aggregation's transforms (smartwatch_jobs.aggregate.transforms), each on a handful of
-hand-written rows, compared with hand-written expected rows: deduplication by event_id, local
+hand-written rows, compared with hand-written expected rows: deduplication by (device_id,
+event_id), local
 days around DST, ISO weeks across a year end, weekly figures from sums and counts, sleep heart
 rate, the window's rows and the text of times; then the figures of a few events end to end."""
 
@@ -55,7 +56,7 @@ def localised(spark, events, zone: str, granularity: str, first: dt.date, last: 
     return localise(events, devices, width, granularity)
 
 
-def test_duplicates_by_event_id_count_once(spark) -> None:
+def test_duplicates_by_device_and_event_id_count_once(spark) -> None:
     """The first received copy wins, then the lowest Kafka partition, then offset."""
     at = utc(2026, 6, 1, 8)
     events = lake_rows(spark, [
@@ -68,10 +69,15 @@ def test_duplicates_by_event_id_count_once(spark) -> None:
          "sleep_state": "rem"},
         {"event_id": "d", "measured_at": at, "steps": 4, "kafka_partition": 2, "kafka_offset": 1},
         {"event_id": "d", "measured_at": at, "steps": 5, "kafka_partition": 1, "kafka_offset": 8},
+        # Another watch's ids are its own: its `a` and `b` are readings of their own.
+        {"event_id": "a", "device_id": "w2", "measured_at": at, "steps": 30, "kafka_offset": 11},
+        {"event_id": "b", "device_id": "w2", "measured_at": at, "steps": 40, "kafka_offset": 12},
+        {"event_id": "b", "device_id": "w2", "measured_at": at, "steps": 41, "kafka_offset": 13},
     ])
     expected = spark.createDataFrame(
         [("a", "w1", at, None, 20, None), ("b", "w1", at, None, 2, None),
-         ("c", "w1", at, 61.0, 3, "rem"), ("d", "w1", at, None, 5, None)],
+         ("c", "w1", at, 61.0, 3, "rem"), ("d", "w1", at, None, 5, None),
+         ("a", "w2", at, None, 30, None), ("b", "w2", at, None, 40, None)],
         "event_id string, device_id string, measured_at timestamp, heart_rate_bpm double, "
         "steps bigint, sleep_state string")
     assertDataFrameEqual(dedup_by_id(events), expected)
@@ -222,4 +228,39 @@ def test_the_figures_of_a_few_events(spark, monkeypatch, path) -> None:
          utc(2026, 3, 29, 23), utc(2026, 3, 29, 23)),
         (None, None, 1, 0, 0.0, None, None, None, 0, 0.0, None, 1,
          utc(2026, 3, 29, 9), utc(2026, 3, 29, 9))],
+        f"user_id string, local_date date, {MEASURES_DDL}"))
+
+
+@pytest.mark.parametrize("path", ["shared hashes", "every event by event_id"])
+def test_two_watches_numbering_their_readings_1_2_3_each_keep_every_reading(
+        spark, monkeypatch, path) -> None:
+    """Watch firmware numbers readings 1, 2, 3, ...: w1's and w2's ids are equal, and each
+    owner counts all three of their own readings. w1's resent 2 (same device, same id,
+    received later, other values) still counts once, as its first copy."""
+    if path == "every event by event_id":
+        monkeypatch.setattr(compute, "SHARED_HASHES_MAX", 0)
+    later = RECEIVED + dt.timedelta(minutes=5)
+    events = lake_rows(spark, [
+        {"event_id": "1", "device_id": "w1", "measured_at": utc(2026, 3, 29, 8, 0), "steps": 10,
+         "heart_rate_bpm": 60.0},
+        {"event_id": "1", "device_id": "w2", "measured_at": utc(2026, 3, 29, 8, 0), "steps": 1,
+         "heart_rate_bpm": 90.0},
+        {"event_id": "2", "device_id": "w2", "measured_at": utc(2026, 3, 29, 8, 1), "steps": 2,
+         "heart_rate_bpm": 100.0},
+        {"event_id": "2", "device_id": "w1", "measured_at": utc(2026, 3, 29, 8, 1), "steps": 20,
+         "heart_rate_bpm": 70.0},
+        {"event_id": "3", "device_id": "w1", "measured_at": utc(2026, 3, 29, 8, 2), "steps": 30,
+         "heart_rate_bpm": 80.0},
+        {"event_id": "3", "device_id": "w2", "measured_at": utc(2026, 3, 29, 8, 2), "steps": 3,
+         "heart_rate_bpm": 110.0},
+        {"event_id": "2", "device_id": "w1", "measured_at": utc(2026, 3, 29, 8, 1), "steps": 999,
+         "heart_rate_bpm": 200.0, "received_at": later},
+    ])
+    own = make_owners(spark, [("w1", "u1", "Europe/Berlin"), ("w2", "u2", "Asia/Tokyo")])
+    window = align("daily", D(2026, 3, 29), D(2026, 3, 29))
+    first, last = utc(2026, 3, 29, 8, 0), utc(2026, 3, 29, 8, 2)
+    assertDataFrameEqual(in_window(compute.figures(events, own, window), window),
+                         spark.createDataFrame([
+        ("u1", D(2026, 3, 29), 60, 3, 210.0, 70.0, 60.0, 80.0, 0, 0.0, None, 3, first, last),
+        ("u2", D(2026, 3, 29), 6, 3, 300.0, 100.0, 90.0, 110.0, 0, 0.0, None, 3, first, last)],
         f"user_id string, local_date date, {MEASURES_DDL}"))

@@ -37,11 +37,16 @@ def read_lake(lake: Path) -> list[dict]:
     return [dict(zip(EVENT_COLUMNS, row, strict=True)) for row in rel.fetchall()]
 
 
-def read_positions(lake: Path) -> list[tuple[str, int, int]]:
-    """(event_id, kafka_partition, kafka_offset) of each lake row."""
-    return duckdb.connect().execute(
-        f"SELECT event_id, kafka_partition, kafka_offset FROM read_parquet('{lake}/*/*.parquet')"
-    ).fetchall()
+def read_positions(lake: Path) -> list[tuple[tuple[str, str], int, int]]:
+    """((device_id, event_id), kafka_partition, kafka_offset) of each lake row."""
+    return [((d, e), p, o) for d, e, p, o in duckdb.connect().execute(
+        "SELECT device_id, event_id, kafka_partition, kafka_offset "
+        f"FROM read_parquet('{lake}/*/*.parquet')").fetchall()]
+
+
+def identity(e: dict) -> tuple[str, str]:
+    """A reading's identity: ids are the device's own (every device here has a reading "0")."""
+    return e["device_id"], e["event_id"]
 
 
 def assert_each_record_once(lake: Path, produced: list[dict], events: list[dict]) -> list[dict]:
@@ -50,9 +55,9 @@ def assert_each_record_once(lake: Path, produced: list[dict], events: list[dict]
     rows = read_lake(lake)
     positions = read_positions(lake)
     assert len(set((p, o) for _, p, o in positions)) == len(positions), "a record landed twice"
-    assert Counter(r["event_id"] for r in rows) == Counter(e["event_id"] for e in produced)
-    expected = {e["event_id"]: expected_row(e) for e in events}
-    assert [r for r in rows if r != expected[r["event_id"]]] == []
+    assert Counter(map(identity, rows)) == Counter(map(identity, produced))
+    expected = {identity(e): expected_row(e) for e in events}
+    assert [r for r in rows if r != expected[identity(r)]] == []
     return rows
 
 
@@ -62,10 +67,10 @@ def assert_each_event_once(lake: Path, events: list[dict],
     content here; then the lowest Kafka position, as they share a key and a partition)."""
     rows = read_lake(lake)
     assert len(rows) == len(events)
-    assert {r["event_id"]: r for r in rows} == {e["event_id"]: expected_row(e) for e in events}
-    first = {}
-    for event_id, partition, offset in sorted(before):
-        first.setdefault(event_id, (partition, offset))
+    assert {identity(r): r for r in rows} == {identity(e): expected_row(e) for e in events}
+    first: dict[tuple[str, str], tuple[int, int]] = {}
+    for key, partition, offset in sorted(before):
+        first.setdefault(key, (partition, offset))
     assert {e: (p, o) for e, p, o in read_positions(lake)} == first
 
 
@@ -155,7 +160,7 @@ def test_compaction_is_atomic_for_readers(spark, kafka_bootstrap, postgres_dsn, 
     small_files = len(list(folder.glob("*.parquet")))
     assert small_files > 3
     count_before = sum(1 for r in before if r["event_date"] == day)
-    count_after = len({r["event_id"] for r in before if r["event_date"] == day})
+    count_after = len({identity(r) for r in before if r["event_date"] == day})
     assert count_after < count_before  # the date has resent copies, which compaction drops
 
     seen, failures, stop = [], [], threading.Event()
@@ -183,5 +188,5 @@ def test_compaction_is_atomic_for_readers(spark, kafka_bootstrap, postgres_dsn, 
     assert seen and set(seen) <= {count_before, count_after}, "a reader saw a mix of files"
     assert seen == sorted(seen, reverse=True), "a reader saw the old files after the new"
     after = read_lake(lake)
-    assert sorted(after, key=lambda r: r["event_id"]) == sorted(
-        {r["event_id"]: r for r in before}.values(), key=lambda r: r["event_id"])
+    assert sorted(after, key=identity) == sorted({identity(r): r for r in before}.values(),
+                                                 key=identity)
