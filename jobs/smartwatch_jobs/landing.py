@@ -26,6 +26,7 @@ from typing import Any
 from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
+from smartwatch_jobs.lakeroot import ensure_marker
 from smartwatch_jobs.schema import TIMESTAMP_FIELDS, event_schema, problems, wire_schema
 
 log = logging.getLogger(__name__)
@@ -222,6 +223,7 @@ def batch_writer(spark: SparkSession, cfg: LandingConfig, landing_id: str):
 
 def run(spark: SparkSession, cfg: LandingConfig, *, available_now: bool,
         trigger_seconds: float) -> None:
+    ensure_marker(spark, cfg.lake)  # the lake identifies itself to the aggregation
     landing_id = Publisher(spark, "").landing_id_of(cfg.checkpoint)
     # No batch without new records: `--available-now` ends after its last records.
     spark.conf.set("spark.sql.streaming.noDataMicroBatches.enabled", "false")

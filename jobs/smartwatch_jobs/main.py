@@ -71,7 +71,9 @@ def aggregate(settings: Settings, granularity: str, start, end, dirty: bool,
               run_name: str | None = None) -> int:
     """`smartwatch aggregate`: one window, or the dirty windows. An invalid window or run name
     exits 2 with one line before Spark starts; Postgres unreachable exits 1 and writes nothing;
-    a run name whose run already succeeded exits 1 and writes nothing (docs/aggregation.md)."""
+    a run name whose run already succeeded exits 1 and writes nothing; a lake URI that names
+    no lake of this project exits 1 with one line naming it, and replaces nothing
+    (docs/aggregation.md)."""
     from smartwatch import periods
     from smartwatch_jobs import aggregate as agg
 
@@ -100,7 +102,9 @@ def aggregate(settings: Settings, granularity: str, start, end, dirty: bool,
         else:
             results = [agg.run_window(spark, str(settings.lake_uri), settings.postgres_dsn,
                                       window, run_name)]
-    except agg.RunConflict as exc:
+    except (agg.RunConflict, agg.LakeError) as exc:
+        # A lake that is missing, unreadable or not a lake: nothing was replaced, and the
+        # window's run record says why (docs/aggregation.md, "A lake that identifies itself").
         print(f"smartwatch aggregate: {exc}", file=sys.stderr)
         return 1
     finally:

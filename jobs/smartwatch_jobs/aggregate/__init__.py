@@ -31,10 +31,12 @@ from smartwatch_jobs.aggregate.runs import (
     window_run_name,
 )
 from smartwatch_jobs.aggregate.transforms import first_copies_added, utc_text
+from smartwatch_jobs.lakeroot import LakeError
 
 __all__ = [
     "GRANULARITIES",
     "RUN_NAME_MAX",
+    "LakeError",
     "Owners",
     "RunConflict",
     "RunNameError",

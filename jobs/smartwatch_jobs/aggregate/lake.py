@@ -1,5 +1,6 @@
 """Reading the lake: the rows of some UTC dates (only their folders are listed and read),
-the size of a read's files, and the dates that hold readings of some devices."""
+the size of a read's files, and the dates that hold readings of some devices. Every read
+first checks that the root is a lake of this project (lakeroot)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from smartwatch_jobs.aggregate.transforms import DEDUP_FIELDS
+from smartwatch_jobs.lakeroot import PARTITION_PREFIX, partition_names
 from smartwatch_jobs.schema import event_schema
 
 # The lake's columns the job reads; given, so no Parquet footer is read to infer them.
@@ -23,21 +25,14 @@ LAKE_SCHEMA = T.StructType(
 def read_events(spark: SparkSession, lake: str, first: dt.date | None,
                 last: dt.date | None) -> DataFrame | None:
     """The lake's rows of UTC dates [first, last] (None: all), or None if the lake has no date
-    in that range. Only those dates' folders are listed and read."""
-    jvm = spark.sparkContext._jvm
-    assert jvm is not None
+    in that range. Only those dates' folders are listed and read. A root that does not exist,
+    cannot be listed or is not a lake of this project raises LakeError (lakeroot), so a wrong
+    lake URI never reads as a lake without readings."""
     base = lake.rstrip("/")
-    path = jvm.org.apache.hadoop.fs.Path(base)
-    fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-    if not fs.exists(path):
-        return None
     folders = []
-    for status in fs.listStatus(path):
-        name = status.getPath().getName()
-        if not (status.isDirectory() and name.startswith("event_date=")):
-            continue
+    for name in partition_names(spark, lake):
         try:
-            day = dt.date.fromisoformat(name.removeprefix("event_date="))
+            day = dt.date.fromisoformat(name.removeprefix(PARTITION_PREFIX))
         except ValueError:
             continue
         if first is None or last is None or first <= day <= last:

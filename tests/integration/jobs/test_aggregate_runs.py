@@ -231,3 +231,60 @@ def toolchain_submit():
     from smartwatch.toolchain import REPO_ROOT
 
     return REPO_ROOT / "jobs" / "smartwatch_jobs" / "submit.py"
+
+
+def _all_rows(dsn) -> dict[str, list[tuple]]:
+    """Every row of the three aggregate tables, in a stable order."""
+    out = {}
+    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+        for table in ("daily_aggregates", "weekly_aggregates", "monthly_aggregates"):
+            cur.execute(f"SELECT * FROM {table}")
+            out[table] = sorted(cur.fetchall(), key=repr)
+    return out
+
+
+@pytest.mark.parametrize("kind", ["does not exist", "not a lake", "a file"])
+def test_a_lake_uri_that_names_no_lake_exits_1_naming_it_and_changes_no_row(
+        world, postgres_dsn, tmp_path, kind):
+    """A typo in the lake URI must not replace a window's figures with nothing: the run
+    fails before it writes, in one line naming the URI, and its run record says why."""
+    wrong = {"does not exist": tmp_path / "lake-typo",
+             "not a lake": tmp_path / "some-folder",
+             "a file": tmp_path / "a-file"}[kind]
+    if kind == "not a lake":
+        wrong.mkdir()
+        (wrong / "notes.txt").write_text("not readings\n")
+    elif kind == "a file":
+        wrong.write_text("not a folder\n")
+    name = f"wrong-lake-{kind.replace(' ', '-')}-{world['tag']}"
+    before = _all_rows(postgres_dsn)
+    assert before["daily_aggregates"], "the world has figures to lose"
+    argv = [sys.executable, "-m", "smartwatch", "aggregate", "--granularity", "daily", "--from",
+            NAMED[0], "--to", NAMED[1], "--run-name", name]
+    done = subprocess.run(argv, env=_env(postgres_dsn, wrong, tmp_path), capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 1, (done.stdout, done.stderr[-3000:])
+    ours = [line for line in done.stderr.splitlines() if line.startswith("smartwatch aggregate:")]
+    assert len(ours) == 1 and f"file://{wrong}" in ours[0], done.stderr[-3000:]
+    assert {"does not exist": "does not exist", "not a lake": "is not a lake of this project",
+            "a file": "is not a lake of this project"}[kind] in ours[0]
+    assert _all_rows(postgres_dsn) == before
+    row = _run_row(postgres_dsn, name)
+    assert row is not None and row["status"] == "failed" and f"file://{wrong}" in row["error"]
+
+
+def test_a_lake_without_readings_in_the_window_replaces_it_with_nothing(world, postgres_dsn,
+                                                                        spark, tmp_path):
+    """The marker makes an empty lake a lake: a window it has no readings for is emptied, as
+    the lake says (here a window of the world's users with no figures anyway)."""
+    from smartwatch_jobs import aggregate as agg
+    from smartwatch_jobs.lakeroot import MARKER, ensure_marker
+
+    empty = tmp_path / "empty-lake"
+    ensure_marker(spark, f"file://{empty}")
+    assert (empty / MARKER).read_text().startswith('{"kind": "smartwatch-lake"')
+    before = _all_rows(postgres_dsn)
+    result = agg.run_window(spark, f"file://{empty}", postgres_dsn,
+                            align("daily", dt.date(2019, 6, 1), dt.date(2019, 6, 3)))
+    assert result.rows == 0
+    assert _all_rows(postgres_dsn) == before

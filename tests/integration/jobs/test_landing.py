@@ -118,6 +118,9 @@ def test_lake_holds_each_record_then_compaction_each_event_once(spark, kafka_boo
 
     rows = assert_each_record_once(tmp_path / "lake", produced, events)
     assert len(rows) == len(produced) > len(events)  # the resends are there
+    # The lake identifies itself to the aggregation (smartwatch_jobs.lakeroot).
+    from smartwatch_jobs.lakeroot import MARKER, MARKER_TEXT
+    assert (tmp_path / "lake" / MARKER).read_text() == MARKER_TEXT
 
     quarantined = read_quarantine(tmp_path / "q")
     assert len(quarantined) == len(bad)
