@@ -121,7 +121,7 @@ def test_embedded_kafka_values_reach_the_broker() -> None:
     env = _env(kafka)
     assert env["KAFKA_TOPICS"]["value"] == "ev:3:1 dl:3:1"
     assert env["KAFKA_HEAP_OPTS"]["value"] == "-Xmx256m"
-    assert "KAFKA_EXTRA_CONFIG" not in env
+    assert env["KAFKA_EXTRA_CONFIG"]["value"].split() == ["log.retention.hours=168"]
     (claim,) = sts["spec"]["volumeClaimTemplates"]
     assert claim["spec"]["storageClassName"] == "fast"
     assert claim["spec"]["resources"]["requests"]["storage"] == "1Gi"
@@ -230,3 +230,73 @@ def _containers(doc: dict) -> list[dict]:
         spec = doc["spec"]["template"]["spec"]
         return [*spec.get("initContainers", []), *spec["containers"]]
     return []
+
+
+# --- surviving a broker ----------------------------------------------------------------------
+
+def _broker_config(docs: list[dict]) -> dict:
+    return _one(docs, "Kafka")["spec"]["kafka"]["config"]
+
+
+def test_strimzi_defaults_survive_one_lost_broker() -> None:
+    """3 nodes, every topic (internal ones too) on 3 of them, an acknowledgement on 2 disks."""
+    docs = render([])
+    assert _one(docs, "KafkaNodePool")["spec"]["replicas"] == 3
+    config = _broker_config(docs)
+    assert {k: config[k] for k in ("default.replication.factor", "offsets.topic.replication.factor",
+                                   "transaction.state.log.replication.factor")} == dict.fromkeys(
+        ("default.replication.factor", "offsets.topic.replication.factor",
+         "transaction.state.log.replication.factor"), 3)
+    assert config["min.insync.replicas"] == 2 and config["transaction.state.log.min.isr"] == 2
+    assert {t["spec"]["replicas"] for t in docs if t["kind"] == "KafkaTopic"} == {3}
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    # A replication factor above 1 acknowledged by one disk: one lost broker loses readings.
+    (sets("kafka.config.min\\.insync\\.replicas=1"),
+     "kafka: a replication factor of 3 with min.insync.replicas 1 loses acknowledged readings"),
+    (sets("topics.eventsConfig.min\\.insync\\.replicas=1"),
+     "kafka: a replication factor of 3 with min.insync.replicas 1 loses acknowledged readings"),
+    (sets("kafka.replicas=2", "kafka.config.min\\.insync\\.replicas=1"),
+     "kafka: a replication factor of 2 with min.insync.replicas 1 loses acknowledged readings"),
+    (sets("kafka.replicas=2", "topics.replicas=3"), "topics.replicas 3 exceeds kafka.replicas 2"),
+    (sets("kafka.config.min\\.insync\\.replicas=4"),
+     "min.insync.replicas 4 exceeds the replication factor 3"),
+])
+def test_combinations_that_lose_acknowledged_readings_are_refused(options: list[str],
+                                                                  message: str) -> None:
+    from tests.k8s.chart import CHART, _helm
+
+    proc = _helm("template", "r", str(CHART), *options)
+    assert proc.returncode != 0
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and message in errors[0], proc.stderr
+
+
+def test_a_user_may_accept_the_risk_by_a_value_and_notes_say_so() -> None:
+    docs = render(sets("kafka.config.min\\.insync\\.replicas=1", "kafka.acceptDataLossOnBrokerLoss=true"))
+    assert _broker_config(docs)["min.insync.replicas"] == 1
+
+
+def test_two_brokers_acknowledge_on_both() -> None:
+    # min.insync.replicas 2 of 2: a lost broker stops writes (503 and retries) but loses nothing.
+    docs = render(sets("kafka.replicas=2"))
+    assert _broker_config(docs)["min.insync.replicas"] == 2
+
+
+@pytest.mark.parametrize("options", [sets("kafka.replicas=1"), EMBEDDED])
+def test_one_broker_stays_allowed_for_development(options: list[str]) -> None:
+    render(options)
+
+
+def test_retention_is_an_explicit_value_of_7_days_in_both_modes() -> None:
+    topics = [d for d in render([]) if d["kind"] == "KafkaTopic"]
+    assert [t["spec"]["config"]["retention.ms"] for t in topics] == [7 * 24 * 3600 * 1000] * 2
+    longer = [d for d in render(sets("topics.retentionHours=720",
+                                     "topics.eventsConfig.max\\.message\\.bytes=2000000"))
+              if d["kind"] == "KafkaTopic"]
+    assert longer[0]["spec"]["config"] == {"retention.ms": 720 * 3600 * 1000,
+                                           "max.message.bytes": 2000000}
+    sts = _one(render(EMBEDDED), "StatefulSet", f"{RELEASE}-kafka")
+    extra = _env(sts["spec"]["template"]["spec"]["containers"][0])["KAFKA_EXTRA_CONFIG"]["value"]
+    assert "log.retention.hours=168" in extra.splitlines()

@@ -136,6 +136,37 @@ kafka.external.bootstrap. */}}
 {{- end }}
 {{- end }}
 
+{{/* min.insync.replicas of the brokers (Strimzi): kafka.config's when set, else 2 wherever
+     there are 2 replicas or more (an acknowledged record is then on two disks), else 1. */}}
+{{- define "smartwatch.kafka.minInsync" -}}
+{{- $rf := include "smartwatch.kafka.replicationFactor" . | int }}
+{{- if hasKey .Values.kafka.config "min.insync.replicas" }}
+{{- index .Values.kafka.config "min.insync.replicas" | int }}
+{{- else }}
+{{- min $rf 2 }}
+{{- end }}
+{{- end }}
+
+{{/* Strimzi mode: refuses replication settings under which one lost broker loses acknowledged
+     readings (or under which no write can succeed), naming the values. */}}
+{{- define "smartwatch.kafka.validateReplication" -}}
+{{- if eq .Values.kafka.mode "strimzi" }}
+{{- $rf := include "smartwatch.kafka.replicationFactor" . | int }}
+{{- $isr := include "smartwatch.kafka.minInsync" . | int }}
+{{- $topicIsr := get .Values.topics.eventsConfig "min.insync.replicas" }}
+{{- if $topicIsr }}{{ $isr = int $topicIsr }}{{ end }}
+{{- if gt $rf (int .Values.kafka.replicas) }}
+{{- fail (printf "topics.replicas %d exceeds kafka.replicas %d: a topic cannot have more replicas than there are brokers" $rf (int .Values.kafka.replicas)) }}
+{{- end }}
+{{- if gt $isr $rf }}
+{{- fail (printf "min.insync.replicas %d exceeds the replication factor %d: no write could ever be acknowledged" $isr $rf) }}
+{{- end }}
+{{- if and (gt $rf 1) (lt $isr 2) (not .Values.kafka.acceptDataLossOnBrokerLoss) }}
+{{- fail (printf "kafka: a replication factor of %d with min.insync.replicas 1 loses acknowledged readings when one broker is lost; set min.insync.replicas to 2 (kafka.config, topics.eventsConfig) or kafka.acceptDataLossOnBrokerLoss=true" $rf) }}
+{{- end }}
+{{- end }}
+{{- end }}
+
 {{/* ---- Postgres ------------------------------------------------------------------------- */}}
 
 {{- define "smartwatch.postgres.secretName" -}}
@@ -411,6 +442,7 @@ capabilities:
 
 {{/* Values that exclude or need each other, refused by name (templates/validate.yaml). */}}
 {{- define "smartwatch.validate" -}}
+{{- include "smartwatch.kafka.validateReplication" . }}
 {{- $ext := .Values.kafka.external }}
 {{- $_ := include "smartwatch.kafka.bootstrap" . }}
 {{- if and (include "smartwatch.kafka.sasl" .) (not $ext.existingSecret) }}
