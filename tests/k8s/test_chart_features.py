@@ -5,6 +5,7 @@ kind values (ci/kind.yaml). Server-side validation of these renderings: test_cha
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pytest
@@ -286,3 +287,21 @@ def test_a_pre_delete_job_lets_the_schedules_go_before_the_operator() -> None:
     assert "app.kubernetes.io/instance=smartwatch" in script and "smartwatch.dev/operator" in script
     # No schedules, no hook.
     assert cleanup("Job", render(["--set", "schedules=null"])) == []
+
+
+def test_default_schedules_fold_in_late_readings_of_any_age() -> None:
+    """Every default schedule is `mode: dirty`: its scheduled runs are `aggregate --dirty`
+    (smartwatch_operator.sparkapp), which recompute every window that readings landed since the
+    last run touch, however old (tests/integration/jobs/test_aggregate.py::
+    test_late_events_and_a_new_owner_are_picked_up_by_dirty_runs); a lookback schedule would
+    never count a reading older than its lookback."""
+    from smartwatch.periods import align
+    from smartwatch_operator import sparkapp
+
+    schedules = {d["spec"]["granularity"]: d for d in render([]) if d["kind"] == "AggregationSchedule"}
+    assert set(schedules) == {"daily", "weekly", "monthly"}
+    for granularity, schedule in schedules.items():
+        assert schedule["spec"]["mode"] == "dirty" and "lookback" not in schedule["spec"]
+        window = align(granularity, dt.date(2026, 11, 2), dt.date(2026, 11, 2))
+        args = sparkapp._arguments(schedule["spec"], window, "s", "run")
+        assert args == ["aggregate", "--granularity", granularity, "--dirty", "--run-name", "run"]
