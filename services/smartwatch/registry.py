@@ -7,6 +7,7 @@ returned by a listing, never copied into the lake or the aggregates.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import hashlib
 import secrets
@@ -14,7 +15,7 @@ import threading
 import time
 from collections.abc import Iterable, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg2
 from pydantic import (
@@ -28,6 +29,7 @@ from pydantic import (
 )
 
 from smartwatch.events import valid_zone
+from smartwatch.history import in_effect
 
 TOKEN_PREFIX = "swd_"
 
@@ -48,6 +50,9 @@ class UserProfile(BaseModel):
     gender: str | None = Field(None, max_length=32)
     age: int | None = Field(None, ge=0, le=150)
     time_zone: str = Field("UTC", validation_alias=AliasChoices(*ZONE_KEYS))
+    #: When the entry's owner and zone take effect (RFC 3339 with an offset): a handover or a
+    #: move at that instant. Default: the time of the import.
+    since: dt.datetime | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -68,6 +73,13 @@ class UserProfile(BaseModel):
     @classmethod
     def _zone(cls, value: str) -> str:
         return valid_zone(value)
+
+    @field_validator("since")
+    @classmethod
+    def _aware(cls, value: dt.datetime | None) -> dt.datetime | None:
+        if value is not None and value.utcoffset() is None:
+            raise ValueError("since needs an offset (RFC 3339, e.g. 2026-03-12T18:00:00+01:00)")
+        return value
 
 
 class ProfileImportError(ValueError):
@@ -264,31 +276,58 @@ class Registry:
 
     # -- writes ----------------------------------------------------------------------------
     def import_profiles(self, entries: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
-        """Upsert users and device ownership, all or nothing. A device that changes owner
-        gets a new owner_since, so its dates are recomputed. The counts of users and devices,
-        and the keys that were ignored (`ignored_keys`: key -> entries)."""
+        """Upsert users and device ownership, all or nothing. Ownership and zones have
+        history: an entry whose owner or zone differs from the one in effect at its `since`
+        (default: the time of the import) adds a handover or a move at that instant, and
+        records which dates it changes (registry_changes) for the dirty runs; an entry that
+        changes nothing adds nothing. The counts of users and devices, the handovers and moves
+        added, and the keys that were ignored (`ignored_keys`: key -> entries)."""
         entries = list(entries)
         profiles = parse_profiles(entries)
-        users = devices = 0
+        users = devices = handovers = moves = 0
         with self._conn() as conn, conn.cursor() as cur:
+            cur.execute("SELECT now()")
+            now = cur.fetchone()[0]
             for p in profiles:
+                at = p.since or now
                 cur.execute("""INSERT INTO users (user_id, time_zone, email, gender, age)
                                VALUES (%s, %s, %s, %s, %s)
-                               ON CONFLICT (user_id) DO UPDATE SET time_zone = EXCLUDED.time_zone,
-                                 email = EXCLUDED.email, gender = EXCLUDED.gender,
-                                 age = EXCLUDED.age, updated_at = now()""",
+                               ON CONFLICT (user_id) DO UPDATE SET email = EXCLUDED.email,
+                                 gender = EXCLUDED.gender, age = EXCLUDED.age, updated_at = now()""",
                             (p.user_id, p.time_zone, p.user_email, p.gender, p.age))
                 users += 1
+                moves += _add_history(cur, "user_zones", p.user_id, p.time_zone, at)
+                cur.execute("""UPDATE users SET time_zone = (SELECT time_zone FROM user_zones
+                                 WHERE user_id = %s ORDER BY since DESC LIMIT 1)
+                               WHERE user_id = %s""", (p.user_id, p.user_id))
                 if p.device_id:
-                    cur.execute("""INSERT INTO devices (device_id, user_id, owner_since)
-                                   VALUES (%s, %s, now())
-                                   ON CONFLICT (device_id) DO UPDATE SET user_id = EXCLUDED.user_id,
-                                     owner_since = CASE WHEN devices.user_id IS DISTINCT FROM
-                                       EXCLUDED.user_id THEN now() ELSE devices.owner_since END""",
-                                (p.device_id, p.user_id))
+                    cur.execute("INSERT INTO devices (device_id) VALUES (%s) ON CONFLICT DO NOTHING",
+                                (p.device_id,))
+                    handovers += _add_history(cur, "device_owners", p.device_id, p.user_id, at)
+                    cur.execute("""UPDATE devices SET (user_id, owner_since) = (
+                                     SELECT user_id, since FROM device_owners
+                                     WHERE device_id = %s ORDER BY since DESC LIMIT 1)
+                                   WHERE device_id = %s""", (p.device_id, p.device_id))
                     devices += 1
         self.forget()
-        return {"users": users, "devices": devices, "ignored_keys": unknown_keys(entries)}
+        return {"users": users, "devices": devices, "handovers": handovers, "moves": moves,
+                "ignored_keys": unknown_keys(entries)}
+
+    def owners_of(self, device_id: str) -> list[dict[str, Any]]:
+        """The device's owners over time, oldest first: user_id, since (the first owner also
+        holds what the device measured before), recorded_at."""
+        with self._conn() as conn, conn.cursor() as cur:
+            cur.execute("""SELECT user_id, since, recorded_at FROM device_owners
+                           WHERE device_id = %s ORDER BY since""", (device_id,))
+            return [{"user_id": u, "since": s, "recorded_at": r} for u, s, r in cur.fetchall()]
+
+    def zones_of(self, user_id: str) -> list[dict[str, Any]]:
+        """The user's zones over time, oldest first: time_zone, since (the first applies
+        before it too), recorded_at."""
+        with self._conn() as conn, conn.cursor() as cur:
+            cur.execute("""SELECT time_zone, since, recorded_at FROM user_zones
+                           WHERE user_id = %s ORDER BY since""", (user_id,))
+            return [{"time_zone": z, "since": s, "recorded_at": r} for z, s, r in cur.fetchall()]
 
     def issue_token(self, device_id: str) -> str:
         """A new token for the device (registered without owner if unknown); earlier tokens
@@ -312,3 +351,47 @@ def connect_check(dsn: str) -> None:
     except psycopg2.OperationalError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unreachable"
         raise RuntimeError(f"Postgres is not reachable: {first}") from None
+
+
+
+class _History(NamedTuple):
+    """The constant statements of one history table."""
+
+    select: str  # (value, since) entries of a key
+    insert: str  # (key, value, since)
+    is_device: bool  # a device's owners (else a user's zones)
+
+
+_HISTORIES = {
+    "device_owners": _History(
+        "SELECT user_id, since FROM device_owners WHERE device_id = %s",
+        """INSERT INTO device_owners (device_id, user_id, since) VALUES (%s, %s, %s)
+           ON CONFLICT (device_id, since) DO UPDATE SET user_id = EXCLUDED.user_id,
+             recorded_at = now()""", True),
+    "user_zones": _History(
+        "SELECT time_zone, since FROM user_zones WHERE user_id = %s",
+        """INSERT INTO user_zones (user_id, time_zone, since) VALUES (%s, %s, %s)
+           ON CONFLICT (user_id, since) DO UPDATE SET time_zone = EXCLUDED.time_zone,
+             recorded_at = now()""", False),
+}
+
+
+def _add_history(cur: Any, table: str, key_value: str, value: str, at: dt.datetime) -> int:
+    """Adds `value` to the history `table` of `key_value` at `at` when it differs from the
+    value in effect then; records the change (registry_changes: a device's, or a user's for
+    the devices they held) from `at`, or from the start of time when the entry becomes the
+    first, which holds everything before. 1 if a handover or move was added, else 0."""
+    history = _HISTORIES[table]
+    cur.execute(history.select, (key_value,))
+    entries = cur.fetchall()
+    if in_effect(entries, at) == value:
+        return 0
+    cur.execute(history.insert, (key_value, value, at))
+    if not entries and not history.is_device:
+        return 0  # a new user: their devices' owner entries record the change
+    earliest = min((since for _, since in entries), default=None)
+    effective: dt.datetime | str = at if earliest is not None and earliest <= at else "-infinity"
+    device, user = (key_value, None) if history.is_device else (None, key_value)
+    cur.execute("""INSERT INTO registry_changes (device_id, user_id, effective_from)
+                   VALUES (%s, %s, %s)""", (device, user, effective))
+    return 1 if entries else 0

@@ -27,6 +27,8 @@ REVIEWED = {
     ("services/smartwatch/demo/run.py", "period"),
     ("services/smartwatch/demo/run.py", "', '.join(truth.COLUMNS)"),
     ("services/smartwatch/demo/run.py", "g"),  # a granularity of truth.GRANULARITIES
+    ("services/smartwatch/registry.py", "history.select"),  # constants of _HISTORIES
+    ("services/smartwatch/registry.py", "history.insert"),
     ("jobs/smartwatch_jobs/aggregate/runs.py", "_RUN_ROW"),
     ("jobs/smartwatch_jobs/aggregate/runs.py", '_RUN_ROW + " FOR UPDATE"'),
     ("jobs/smartwatch_jobs/aggregate/store.py", "table"),

@@ -14,6 +14,7 @@ from smartwatch_jobs.aggregate.compute import figures
 from smartwatch_jobs.aggregate.lake import dates_of_devices, read_events
 from smartwatch_jobs.aggregate.runs import (
     RunResult,
+    changed_devices,
     claim_run,
     dirty_utc_dates,
     lock_claim,
@@ -21,7 +22,6 @@ from smartwatch_jobs.aggregate.runs import (
     mark_failed,
     mark_succeeded,
     new_run_name,
-    newly_owned_devices,
     refuse_succeeded,
     window_run_name,
 )
@@ -101,7 +101,7 @@ def anything_dirty(dsn: str, granularity: str) -> bool:
     try:
         with conn:
             dirty, _ = dirty_utc_dates(conn, granularity)
-            return bool(dirty) or bool(newly_owned_devices(conn, granularity))
+            return bool(dirty) or bool(changed_devices(conn, granularity))
     finally:
         conn.close()
 
@@ -118,7 +118,7 @@ def run_dirty(spark: SparkSession, lake: str, dsn: str, granularity: str,
     try:
         with conn:
             dirty, snapshot = dirty_utc_dates(conn, granularity)
-            devices = newly_owned_devices(conn, granularity)
+            devices = changed_devices(conn, granularity)
         utc_dates = set(dirty) | set(dates_of_devices(spark, lake, devices))
         local = {d + dt.timedelta(days=k) for d in utc_dates for k in (-1, 0, 1)}
         windows = merge_windows(granularity, local)

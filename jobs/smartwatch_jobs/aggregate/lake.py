@@ -47,12 +47,17 @@ def file_bytes(events: DataFrame) -> int:
     return int(events._jdf.queryExecution().optimizedPlan().stats().sizeInBytes())
 
 
-def dates_of_devices(spark: SparkSession, lake: str, devices: list[str]) -> list[dt.date]:
-    """The UTC dates of the lake that hold readings of these devices."""
+def dates_of_devices(spark: SparkSession, lake: str,
+                     devices: dict[str, dt.date | None]) -> list[dt.date]:
+    """The UTC dates of the lake that hold readings of these devices, each from its date on
+    (None: all its dates)."""
     if not devices:
         return []
     events = read_events(spark, lake, None, None)
     if events is None:
         return []
-    return [r[0] for r in events.filter(F.col("device_id").isin(devices))
-            .select("event_date").distinct().collect()]
+    reached = F.lit(False)
+    for device, first in devices.items():
+        mine = F.col("device_id") == F.lit(device)
+        reached = reached | (mine if first is None else mine & (F.col("event_date") >= F.lit(first)))
+    return [r[0] for r in events.filter(reached).select("event_date").distinct().collect()]

@@ -26,21 +26,30 @@ USER_SCHEMA = T.StructType([T.StructField("user_key", T.IntegerType(), False),
 class Owners:
     """The registry's owners, with a small integer for each user and each zone: the events
     are grouped by user_key (integer keys group several times faster than strings), and
-    user_id is joined to the figures."""
+    user_id is joined to the figures. Ownership and zones have history: a device has one
+    entry a span of one owner in one zone (smartwatch.history), with its start and end in
+    epoch microseconds (None: open)."""
 
-    devices: list[tuple[str, int, int]]  # device_id, user_key, zone_key
+    devices: list[tuple[str, int, int, int | None, int | None]]  # device, user, zone, start, end
     users: DataFrame  # user_key, user_id; broadcast
     zones: tuple[str, ...]  # the distinct owner zones; zone_key is the index in it
 
 
-def make_owners(spark: SparkSession, rows: Iterable[tuple[str, str, str]]) -> Owners:
-    """Owners of (device_id, user_id, time_zone) rows."""
-    rows = list(rows)
-    user_ids = tuple(sorted({r[1] for r in rows}))
+def _micros(at: dt.datetime | None) -> int | None:
+    if at is None:
+        return None
+    return (at - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(microseconds=1)
+
+
+def make_owners(spark: SparkSession, rows: Iterable[tuple]) -> Owners:
+    """Owners of (device_id, user_id, time_zone) rows, one owner and zone for all time, or of
+    (device_id, user_id, time_zone, start, end) spans (aware datetimes or None)."""
+    spans = [(*r, None, None) if len(r) == 3 else tuple(r) for r in rows]
+    user_ids = tuple(sorted({r[1] for r in spans}))
     users = {u: i for i, u in enumerate(user_ids)}
-    zones = tuple(sorted({r[2] for r in rows}))
+    zones = tuple(sorted({r[2] for r in spans}))
     zone_key = {z: i for i, z in enumerate(zones)}
-    return Owners([(d, users[u], zone_key[z]) for d, u, z in rows],
+    return Owners([(d, users[u], zone_key[z], _micros(a), _micros(b)) for d, u, z, a, b in spans],
                   F.broadcast(spark.createDataFrame(list(enumerate(user_ids)), USER_SCHEMA)),
                   zones)
 
@@ -81,9 +90,11 @@ def utc_offsets(spark: SparkSession, zone: str, start: int,
 
 def owner_frame(spark: SparkSession, owners: Owners, start: int,
                 end: int) -> tuple[DataFrame, int]:
-    """The owners' devices (device_id, user_key, owner_zone), each with its zone's UTC offsets
-    between epoch seconds `start` and `end` as columns (microseconds): `_from` and `_until`
-    (the span), `_o0` the offset from `_from`, `_oN` the one from `_bN` (N = 1..width);
+    """The owners' devices (device_id, user_key, owner_zone), one row a span of one owner in
+    one zone within epoch seconds `start` and `end` (`_span_from`, `_span_until`, in
+    microseconds: a reading belongs to the row whose span holds its measured_at), each with
+    its zone's UTC offsets as columns (microseconds): `_from` and `_until` (the span; null
+    with the offsets), `_o0` the offset from `_from`, `_oN` the one from `_bN` (N = 1..width);
     padded to a width of at least 2, so that windows with as many offset changes share
     Spark's generated code. Null offsets for zones that utc_offsets does not cover. Returns
     the frame and the width; its own columns are the ones starting with "_"."""
@@ -104,8 +115,20 @@ def owner_frame(spark: SparkSession, owners: Owners, start: int,
     schema = T.StructType(
         [T.StructField("device_id", T.StringType(), False),
          T.StructField("user_key", T.IntegerType(), False),
-         T.StructField("owner_zone", T.StringType(), False)]
+         T.StructField("owner_zone", T.StringType(), False),
+         T.StructField("_span_from", T.LongType(), False),
+         T.StructField("_span_until", T.LongType(), False)]
         + [T.StructField(c, T.LongType()) for c in columns])
-    rows = [(device, user, owners.zones[zone], *per_zone[zone])
-            for device, user, zone in owners.devices]
+    rows = []
+    for device, user, zone, first, last in owners.devices:
+        # The span of this owner and zone, within the window's: readings outside it belong
+        # to another span of the device (transforms.localise joins on it).
+        lo = span[0] if first is None else max(first, span[0])
+        hi = span[1] if last is None else min(last, span[1])
+        if lo >= hi:
+            continue
+        values = list(per_zone[zone])
+        if values[0] is not None:
+            values[0], values[1] = lo, hi
+        rows.append((device, user, owners.zones[zone], lo, hi, *values))
     return F.broadcast(spark.createDataFrame(rows, schema)), width

@@ -139,7 +139,7 @@ def mark_failed(conn, run: str, started: dt.datetime, exc: BaseException) -> Non
 
 
 # --- dirty dates --------------------------------------------------------------------------------
-OWNERS_MARKER = dt.date(1, 1, 1)  # the aggregation_clean date that marks new owners handled
+OWNERS_MARKER = dt.date(1, 1, 1)  # the aggregation_clean date that marks registry changes handled
 
 
 def dirty_utc_dates(conn, granularity: str) -> tuple[list[dt.date], dt.datetime]:
@@ -156,14 +156,25 @@ def dirty_utc_dates(conn, granularity: str) -> tuple[list[dt.date], dt.datetime]
         return [r[0] for r in cur.fetchall()], snapshot
 
 
-def newly_owned_devices(conn, granularity: str) -> list[str]:
-    """Devices that got an owner after this granularity's last dirty run."""
+def changed_devices(conn, granularity: str) -> dict[str, dt.date | None]:
+    """Devices whose owner or owner's zone changed (registry_changes) after this granularity's
+    last dirty run, each with the first UTC date the change reaches (None: all its dates, as
+    for a device's first owner, who also holds what it measured before). A user's move
+    reaches the devices that user ever held, from the move on."""
     with conn.cursor() as cur:
-        cur.execute("""SELECT device_id FROM devices WHERE user_id IS NOT NULL AND owner_since >
-                         coalesce((SELECT clean_as_of FROM aggregation_clean
-                                   WHERE granularity = %s AND event_date = '0001-01-01'),
-                                  '-infinity')""", (granularity,))
-        return [r[0] for r in cur.fetchall()]
+        cur.execute("""SELECT coalesce(c.device_id, o.device_id),
+                              min(CASE WHEN c.effective_from = '-infinity' THEN NULL
+                                       ELSE (c.effective_from AT TIME ZONE 'UTC')::date END),
+                              bool_or(c.effective_from = '-infinity')
+                       FROM registry_changes c
+                       LEFT JOIN device_owners o ON c.device_id IS NULL AND o.user_id = c.user_id
+                       WHERE c.recorded_at > coalesce(
+                               (SELECT clean_as_of FROM aggregation_clean
+                                WHERE granularity = %s AND event_date = '0001-01-01'),
+                               '-infinity')
+                         AND coalesce(c.device_id, o.device_id) IS NOT NULL
+                       GROUP BY 1""", (granularity,))
+        return {device: None if everything else first for device, first, everything in cur.fetchall()}
 
 
 def mark_clean(conn, granularity: str, utc_dates: set[dt.date], snapshot: dt.datetime) -> None:

@@ -88,8 +88,9 @@ def period_columns(day: Column) -> dict[str, Column]:
 
 def localise(events: DataFrame, devices: DataFrame, width: int,
              granularity_name: str) -> DataFrame:
-    """Events with the owner (user_key), the local date and the granularity's period columns;
-    those of devices without owner have nulls there. `devices` and `width`: the owners'
+    """Events with the owner (user_key) who held the device when each was measured, the local
+    date in that owner's zone then, and the granularity's period columns; those of devices
+    without owner have nulls there. `devices` and `width`: the owners'
     devices with their zones' offsets, from owners.owner_frame."""
     # The wall-clock day, floored exactly with integers; row by row where there is no offset.
     local_date = F.coalesce(
@@ -97,10 +98,16 @@ def localise(events: DataFrame, devices: DataFrame, width: int,
                f"div {DAY_MICROS} AS INT))"),
         F.to_date(F.from_utc_timestamp("measured_at", F.col("owner_zone"))))
     keys = granularity(granularity_name).keys
-    return (events.join(devices, "device_id", "left")
+    # Each reading joins the span of its device that holds its measured_at: the owner who
+    # held the device then, in the zone they lived in then (owners.owner_frame).
+    spans = devices.withColumnRenamed("device_id", "_span_device")
+    micros = F.unix_micros(F.col("measured_at"))
+    held = ((F.col("device_id") == F.col("_span_device")) & (micros >= F.col("_span_from"))
+            & (micros < F.col("_span_until")))
+    return (events.join(spans, held, "left")
             .withColumn("_wall", wall_micros(width))
             .withColumn("local_date", local_date)
-            .drop("_wall", *[c for c in devices.columns if c.startswith("_")])
+            .drop("_wall", "_span_device", *[c for c in devices.columns if c.startswith("_")])
             # The period columns of the window's granularity, in one projection (each
             # DataFrame step costs an analysis of the plan: it shows in a --dirty run).
             .withColumns({name: column for name, column in

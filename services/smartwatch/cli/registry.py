@@ -1,8 +1,10 @@
-"""`smartwatch users import` and `smartwatch devices token`: the user and device registry."""
+"""`smartwatch users import|zones` and `smartwatch devices token|owners`: the user and device
+registry, with its history of owners and zones."""
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import sys
 from pathlib import Path
@@ -13,22 +15,36 @@ from smartwatch.cli.options import STACK, add_command, subcommands
 def register(sub: argparse._SubParsersAction) -> None:
     users = add_command(sub, "users", help="the user registry",
                         examples=["smartwatch users import user_profiles.json"])
-    imp = add_command(subcommands(users), "import", parents=[STACK],
+    users_sub = subcommands(users)
+    imp = add_command(users_sub, "import", parents=[STACK],
                       help="add or update users and their devices' owners, all or nothing",
                       description="Imports a JSON array in the shape of the prototype's "
                                   "user_profiles.json\n(user_id, device_id, user_email, gender, "
-                                  "age; time_zone optional).\nEmails are never logged.",
+                                  "age; time_zone optional; since optional: the RFC 3339 instant\n"
+                                  "a handover or move takes effect, default now).\n"
+                                  "Emails are never logged.",
                       examples=["smartwatch users import user_profiles.json"])
     imp.add_argument("file", type=Path, help="the JSON file")
     imp.set_defaults(func=cmd_import)
+    zones = add_command(users_sub, "zones", parents=[STACK],
+                        help="print a user's time zones over time",
+                        examples=["smartwatch users zones user-7"])
+    zones.add_argument("user", help="user id")
+    zones.set_defaults(func=cmd_zones)
 
     devices = add_command(sub, "devices", help="device tokens",
                           examples=["smartwatch devices token watch-17"])
-    token = add_command(subcommands(devices), "token", parents=[STACK],
+    devices_sub = subcommands(devices)
+    token = add_command(devices_sub, "token", parents=[STACK],
                         help="print a new token of a device once, revoking its older ones",
                         examples=["smartwatch devices token watch-17"])
     token.add_argument("device", help="device id (registered without owner if unknown)")
     token.set_defaults(func=cmd_token)
+    owners = add_command(devices_sub, "owners", parents=[STACK],
+                         help="print a device's owners over time",
+                         examples=["smartwatch devices owners watch-17"])
+    owners.add_argument("device", help="device id")
+    owners.set_defaults(func=cmd_owners)
 
 
 def _registry(args: argparse.Namespace):
@@ -60,7 +76,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         return 1
     finally:
         registry.close()
-    print(f"imported {counts['users']} user(s), {counts['devices']} device owner(s)")
+    print(f"imported {counts['users']} user(s), {counts['devices']} device owner(s); "
+          f"{counts['handovers']} handover(s) and {counts['moves']} move(s) added")
     for key, entries in counts["ignored_keys"].items():
         print(f"ignored key {key!r} (not a profile field) in {entries} entr"
               f"{'y' if entries == 1 else 'ies'}", file=sys.stderr)
@@ -73,4 +90,38 @@ def cmd_token(args: argparse.Namespace) -> int:
         print(registry.issue_token(args.device))
     finally:
         registry.close()
+    return 0
+
+
+def _history(rows: list[dict], what: str, first_note: str) -> None:
+    """One line an entry: since (UTC), the value, and when it was recorded."""
+    for i, row in enumerate(rows):
+        since = "(from the start)" if i == 0 else row["since"].astimezone(dt.UTC).isoformat()
+        note = f"  {first_note}" if i == 0 else ""
+        print(f"{since:<32} {row[what]:<24} recorded {row['recorded_at'].isoformat()}{note}")
+
+
+def cmd_owners(args: argparse.Namespace) -> int:
+    registry = _registry(args)
+    try:
+        rows = registry.owners_of(args.device)
+    finally:
+        registry.close()
+    if not rows:
+        print(f"device {args.device} has no owner", file=sys.stderr)
+        return 1
+    _history(rows, "user_id", f"(registered at {rows[0]['since'].isoformat()})")
+    return 0
+
+
+def cmd_zones(args: argparse.Namespace) -> int:
+    registry = _registry(args)
+    try:
+        rows = registry.zones_of(args.user)
+    finally:
+        registry.close()
+    if not rows:
+        print(f"user {args.user} is not registered", file=sys.stderr)
+        return 1
+    _history(rows, "time_zone", f"(recorded as of {rows[0]['since'].isoformat()})")
     return 0

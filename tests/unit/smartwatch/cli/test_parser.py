@@ -43,6 +43,8 @@ IN_USE = [
     ("db migrate", "cmd_migrate"),
     ("users import user_profiles.json --state-dir S", "cmd_import"),
     ("devices token watch-17 --state-dir S", "cmd_token"),
+    ("devices owners watch-17 --state-dir S", "cmd_owners"),
+    ("users zones user-7 --state-dir S", "cmd_zones"),
     ("land", "cmd_land"),
     ("land --available-now --state-dir S", "cmd_land"),
     ("land --state-dir S", "cmd_land"),
