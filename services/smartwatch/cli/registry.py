@@ -93,35 +93,29 @@ def cmd_token(args: argparse.Namespace) -> int:
     return 0
 
 
-def _history(rows: list[dict], what: str, first_note: str) -> None:
-    """One line an entry: since (UTC), the value, and when it was recorded."""
+def _history(args: argparse.Namespace, key: str, what: str, missing: str, first_note: str) -> int:
+    """Prints one line an entry of a history (registry.owners_of or zones_of): since (UTC;
+    the first entry holds the time before it too), the value, and when it was recorded."""
+    registry = _registry(args)
+    try:
+        rows = (registry.owners_of if what == "user_id" else registry.zones_of)(key)
+    finally:
+        registry.close()
+    if not rows:
+        print(missing, file=sys.stderr)
+        return 1
     for i, row in enumerate(rows):
         since = "(from the start)" if i == 0 else row["since"].astimezone(dt.UTC).isoformat()
-        note = f"  {first_note}" if i == 0 else ""
+        note = f"  ({first_note} {rows[0]['since'].isoformat()})" if i == 0 else ""
         print(f"{since:<32} {row[what]:<24} recorded {row['recorded_at'].isoformat()}{note}")
+    return 0
 
 
 def cmd_owners(args: argparse.Namespace) -> int:
-    registry = _registry(args)
-    try:
-        rows = registry.owners_of(args.device)
-    finally:
-        registry.close()
-    if not rows:
-        print(f"device {args.device} has no owner", file=sys.stderr)
-        return 1
-    _history(rows, "user_id", f"(registered at {rows[0]['since'].isoformat()})")
-    return 0
+    return _history(args, args.device, "user_id", f"device {args.device} has no owner",
+                    "registered at")
 
 
 def cmd_zones(args: argparse.Namespace) -> int:
-    registry = _registry(args)
-    try:
-        rows = registry.zones_of(args.user)
-    finally:
-        registry.close()
-    if not rows:
-        print(f"user {args.user} is not registered", file=sys.stderr)
-        return 1
-    _history(rows, "time_zone", f"(recorded as of {rows[0]['since'].isoformat()})")
-    return 0
+    return _history(args, args.user, "time_zone", f"user {args.user} is not registered",
+                    "recorded as of")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, HTTPException, Path
@@ -38,13 +39,19 @@ async def issue_token(state: StateDep, device_id: str = Path(min_length=1, max_l
     return {"device_id": device_id, "token": token}
 
 
+async def _history(load: Callable[[str], list[dict[str, Any]]], key: str,
+                   missing: str) -> list[dict[str, Any]]:
+    rows = await run_in_threadpool(load, key)
+    if not rows:
+        raise HTTPException(404, missing)
+    return rows
+
+
 @router.get("/devices/{device_id}/owners", summary="A device's owners over time")
 async def device_owners(state: StateDep, device_id: str = Path(min_length=1, max_length=128)
                         ) -> dict[str, Any]:
     """Oldest first. The first owner also holds what the device measured before its `since`."""
-    rows = await run_in_threadpool(state.registry.owners_of, device_id)
-    if not rows:
-        raise HTTPException(404, f"device {device_id} has no owner")
+    rows = await _history(state.registry.owners_of, device_id, f"device {device_id} has no owner")
     return {"device_id": device_id, "owners": rows}
 
 
@@ -52,7 +59,5 @@ async def device_owners(state: StateDep, device_id: str = Path(min_length=1, max
 async def user_zones(state: StateDep, user_id: str = Path(min_length=1, max_length=128)
                      ) -> dict[str, Any]:
     """Oldest first. The first zone also applies before its `since`."""
-    rows = await run_in_threadpool(state.registry.zones_of, user_id)
-    if not rows:
-        raise HTTPException(404, f"user {user_id} is not registered")
+    rows = await _history(state.registry.zones_of, user_id, f"user {user_id} is not registered")
     return {"user_id": user_id, "zones": rows}
