@@ -4,6 +4,7 @@ same code as `smartwatch cluster up` and removed at the end, engine and all."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 import uuid
@@ -84,8 +85,7 @@ def build_web_image(cluster: Cluster, tmp: Path) -> str:
     ctx.mkdir()
     env = {"CGO_ENABLED": "0", "GOTOOLCHAIN": "local", "GOFLAGS": "-mod=mod",
            **toolchain.go_env(), "HOME": str(tmp),
-           "PATH": subprocess.run(["bash", "-lc", "echo $PATH"], capture_output=True,
-                                  text=True).stdout.strip()}
+           "PATH": os.environ["PATH"]}  # the go that make setup found, not a login shell's
     subprocess.run(["go", "build", "-o", str(ctx / "web"), str(Path(__file__).parent / "web" / "main.go")],
                    check=True, env=env, timeout=300)
     (ctx / "Dockerfile").write_text("ARG BASE\nFROM ${BASE}\nCOPY web /usr/local/bin/web\n"

@@ -44,7 +44,10 @@ def _runs_of_rows(dsn, table, period, start, end) -> dict[str, int]:
 def _env(dsn, lake, tmp_path) -> dict[str, str]:
     import os
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SMARTWATCH_", "PYSPARK_"))}
+    # No pipeline setting from this process, but the set-up cache where it is (SMARTWATCH_CACHE
+    # names the machine's tools, not a setting of the pipeline).
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("SMARTWATCH_", "PYSPARK_")) or k == "SMARTWATCH_CACHE"}
     return {**env, "SMARTWATCH_POSTGRES_DSN": dsn, "SMARTWATCH_LAKE_URI": f"file://{lake}",
             "SMARTWATCH_STATE_DIR": str(tmp_path / "no-stack")}
 

@@ -112,7 +112,10 @@ SUBMIT = REPO_ROOT / "jobs" / "smartwatch_jobs" / "submit.py"
 def test_submit_script_exits_2_in_one_line_without_spark(tmp_path, args, line) -> None:
     """submit.py as spark-submit runs it: a script (its own folder first on sys.path), from
     another folder, settings only from the environment, no local stack."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SMARTWATCH_", "PYSPARK_"))}
+    # No pipeline setting from this process, but the set-up cache where it is (SMARTWATCH_CACHE
+    # names the machine's tools, not a setting of the pipeline).
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("SMARTWATCH_", "PYSPARK_")) or k == "SMARTWATCH_CACHE"}
     env |= {"SMARTWATCH_POSTGRES_DSN": "postgresql://u:p@127.0.0.1:1/none",
             "SMARTWATCH_LAKE_URI": f"file://{tmp_path / 'lake'}",
             "SMARTWATCH_STATE_DIR": str(tmp_path / "no-stack")}
