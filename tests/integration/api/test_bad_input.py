@@ -272,7 +272,7 @@ def test_a_profile_zone_under_any_spelling_is_stored_and_unknown_keys_are_named(
     with admin(api) as client:
         r = client.post("/v1/admin/users/import", json=entries)
     assert r.status_code == 200, r.text
-    assert r.json() == {"users": 3, "devices": 3,
+    assert r.json() == {"users": 3, "devices": 3, "handovers": 0, "moves": 0,
                         "ignored_keys": {"nickname": 2, "shoe_size": 1}}
     with psycopg2.connect(api["dsn"]) as conn, conn.cursor() as cur:
         cur.execute("SELECT user_id, time_zone FROM users WHERE user_id LIKE %s ORDER BY 1",
