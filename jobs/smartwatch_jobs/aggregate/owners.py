@@ -93,7 +93,7 @@ def owner_frame(spark: SparkSession, owners: Owners, start: int,
     """The owners' devices (device_id, user_key, owner_zone), one row a span of one owner in
     one zone within epoch seconds `start` and `end` (`_span_from`, `_span_until`, in
     microseconds: a reading belongs to the row whose span holds its measured_at), each with
-    its zone's UTC offsets as columns (microseconds): `_from` and `_until` (the span; null
+    its zone's UTC offsets as columns (microseconds): `_from` and `_until` (the window's span; null
     with the offsets), `_o0` the offset from `_from`, `_oN` the one from `_bN` (N = 1..width);
     padded to a width of at least 2, so that windows with as many offset changes share
     Spark's generated code. Null offsets for zones that utc_offsets does not cover. Returns
@@ -127,8 +127,5 @@ def owner_frame(spark: SparkSession, owners: Owners, start: int,
         hi = span[1] if last is None else min(last, span[1])
         if lo >= hi:
             continue
-        values = list(per_zone[zone])
-        if values[0] is not None:
-            values[0], values[1] = lo, hi
-        rows.append((device, user, owners.zones[zone], lo, hi, *values))
+        rows.append((device, user, owners.zones[zone], lo, hi, *per_zone[zone]))
     return F.broadcast(spark.createDataFrame(rows, schema)), width

@@ -93,12 +93,13 @@ def cmd_token(args: argparse.Namespace) -> int:
     return 0
 
 
-def _history(args: argparse.Namespace, key: str, what: str, missing: str, first_note: str) -> int:
+def _history(args: argparse.Namespace, load: str, key: str, what: str, missing: str,
+             first_note: str) -> int:
     """Prints one line an entry of a history (registry.owners_of or zones_of): since (UTC;
     the first entry holds the time before it too), the value, and when it was recorded."""
     registry = _registry(args)
     try:
-        rows = (registry.owners_of if what == "user_id" else registry.zones_of)(key)
+        rows = getattr(registry, load)(key)
     finally:
         registry.close()
     if not rows:
@@ -112,10 +113,10 @@ def _history(args: argparse.Namespace, key: str, what: str, missing: str, first_
 
 
 def cmd_owners(args: argparse.Namespace) -> int:
-    return _history(args, args.device, "user_id", f"device {args.device} has no owner",
+    return _history(args, "owners_of", args.device, "user_id", f"device {args.device} has no owner",
                     "registered at")
 
 
 def cmd_zones(args: argparse.Namespace) -> int:
-    return _history(args, args.user, "time_zone", f"user {args.user} is not registered",
+    return _history(args, "zones_of", args.user, "time_zone", f"user {args.user} is not registered",
                     "recorded as of")
