@@ -13,6 +13,11 @@ is one pass over its records: no shuffle, no state, nothing kept between its wri
 
 Records that are not canonical events go to the quarantine dataset with the raw value, the
 reason, and their topic, partition and offset; the stream goes on.
+
+Each batch also records, in the same transaction, the offsets it landed up to
+(`landing_progress`, read from the batch's entry in the checkpoint's offset log): the
+landing's committed offsets, against which its lag is measured (smartwatch.lag; the
+continuous landing serves it as metrics, landing_metrics; `smartwatch audit` reports it).
 """
 
 from __future__ import annotations
@@ -46,6 +51,11 @@ class LandingConfig:
     max_offsets_per_trigger: int | None = None
     starting_offsets: str = "earliest"
     kafka_options: dict[str, str] = field(default_factory=dict)  # security (Settings)
+    # The continuous landing's lag metrics (landing_metrics): port (0: none), interval and
+    # the security options of an aiokafka client.
+    metrics_port: int = 0
+    lag_interval_seconds: float = 15
+    client_options: dict[str, Any] = field(default_factory=dict)
 
 
 # --- transformations (shared by batch tests and the stream) --------------------------------
@@ -154,35 +164,65 @@ class Publisher:
             out = fs.create(path, False)
             out.writeBytes(uuid.uuid4().hex[:12])
             out.close()
-        stream = fs.open(path)
+        return self.read_text(path.toString()).strip()
+
+    def read_text(self, uri: str) -> str:
+        """A small file's text (UTF-8)."""
+        path = self._Path(uri)
+        stream = self._fs(path).open(path)
         try:
             jvm = self.spark.sparkContext._jvm
             assert jvm is not None  # a running context has its gateway
             io_utils = jvm.org.apache.commons.io.IOUtils
-            return str(io_utils.toString(stream, "UTF-8")).strip()
+            return str(io_utils.toString(stream, "UTF-8"))
         finally:
             stream.close()
 
 
-def record_dirty_dates(dsn: str, landing_id: str, batch_id: int,
-                       counts: list[tuple[dt.date, int]]) -> None:
-    """Rows a UTC date of one batch; recorded once however often the batch runs."""
-    if not counts:
-        return
+def record_batch(dsn: str, landing_id: str, batch_id: int,
+                 counts: list[tuple[dt.date, int]], ends: dict[tuple[str, int], int]) -> None:
+    """One batch, after its files are in the lake, in one transaction: its rows a UTC date
+    (recorded once however often the batch runs, and added to the dirty dates) and the
+    offsets it landed up to (`ends`: (topic, partition) -> the next offset to land)."""
     import psycopg2
     import psycopg2.extras
 
     with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
-        psycopg2.extras.execute_values(cur, """
-            WITH new AS (
-                INSERT INTO landing_batches (landing_id, batch_id, event_date, rows)
-                VALUES %s ON CONFLICT DO NOTHING RETURNING event_date, rows)
-            INSERT INTO dirty_dates (event_date, rows)
-            SELECT event_date, rows FROM new
-            ON CONFLICT (event_date) DO UPDATE
-              SET rows = dirty_dates.rows + EXCLUDED.rows, last_dirtied_at = now()""",
-            [(landing_id, batch_id, d, n) for d, n in counts])
+        if counts:
+            psycopg2.extras.execute_values(cur, """
+                WITH new AS (
+                    INSERT INTO landing_batches (landing_id, batch_id, event_date, rows)
+                    VALUES %s ON CONFLICT DO NOTHING RETURNING event_date, rows)
+                INSERT INTO dirty_dates (event_date, rows)
+                SELECT event_date, rows FROM new
+                ON CONFLICT (event_date) DO UPDATE
+                  SET rows = dirty_dates.rows + EXCLUDED.rows, last_dirtied_at = now()""",
+                [(landing_id, batch_id, d, n) for d, n in counts])
+        if ends:
+            psycopg2.extras.execute_values(cur, """
+                INSERT INTO landing_progress (landing_id, topic, kafka_partition, next_offset,
+                                              batch_id)
+                VALUES %s
+                ON CONFLICT (landing_id, topic, kafka_partition) DO UPDATE
+                  SET next_offset = GREATEST(landing_progress.next_offset, EXCLUDED.next_offset),
+                      batch_id = EXCLUDED.batch_id, landed_at = now()""",
+                [(landing_id, t, p, o, batch_id) for (t, p), o in sorted(ends.items())])
     conn.close()
+
+
+def batch_ends(offset_log: str) -> dict[tuple[str, int], int]:
+    """The end offsets of a micro-batch, from its entry in the checkpoint's offset log (which
+    Spark writes before the batch runs): a version line, the batch's metadata, then one line
+    a source, {"topic": {"partition": next offset}}."""
+    import json
+
+    ends: dict[tuple[str, int], int] = {}
+    for line in offset_log.splitlines()[2:]:
+        if line.strip() in ("", "-"):
+            continue
+        for topic, parts in json.loads(line).items():
+            ends.update({(topic, int(p)): int(o) for p, o in parts.items()})
+    return ends
 
 
 # --- the stream -------------------------------------------------------------------------------
@@ -214,7 +254,9 @@ def batch_writer(spark: SparkSession, cfg: LandingConfig, landing_id: str):
             publisher.publish(quarantine_rows(df), cfg.quarantine, "ingest_date", batch_id)
         counts = sorted((dt.date.fromisoformat(d), n) for d, n in landed.items() if n)
         if cfg.postgres_dsn:
-            record_dirty_dates(cfg.postgres_dsn, landing_id, batch_id, counts)
+            ends = batch_ends(publisher.read_text(
+                f"{cfg.checkpoint.rstrip('/')}/offsets/{batch_id}"))
+            record_batch(cfg.postgres_dsn, landing_id, batch_id, counts, ends)
         log.info("batch %d: %d rows on %d dates, %d quarantined", batch_id,
                  sum(n for _, n in counts), len(counts), quarantined)
 
@@ -235,5 +277,26 @@ def run(spark: SparkSession, cfg: LandingConfig, *, available_now: bool,
         writer = writer.trigger(availableNow=True)
     else:
         writer = writer.trigger(processingTime=f"{trigger_seconds:g} seconds")
+        if cfg.metrics_port and cfg.postgres_dsn:
+            start_lag_metrics(cfg, landing_id)
     query = writer.start()
     query.awaitTermination()
+
+
+def start_lag_metrics(cfg: LandingConfig, landing_id: str) -> None:
+    """The lag metrics of this landing (its committed offsets in Postgres) on cfg.metrics_port."""
+    from smartwatch_jobs import landing_metrics
+
+    def landed() -> dict[int, int]:
+        import psycopg2
+
+        from smartwatch.lag import landed_offsets
+
+        assert cfg.postgres_dsn
+        with psycopg2.connect(cfg.postgres_dsn) as conn:
+            found = landed_offsets(conn, cfg.topic, landing_id)
+        conn.close()
+        return found
+
+    landing_metrics.start(cfg.metrics_port, cfg.lag_interval_seconds, cfg.bootstrap, cfg.topic,
+                          landed, cfg.client_options)

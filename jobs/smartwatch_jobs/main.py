@@ -10,16 +10,37 @@ from smartwatch.db import migrate
 from smartwatch.settings import Settings
 
 
+def _missing(command: str, settings: Settings, names: tuple[str, ...]) -> int:
+    """2, with one line naming the SMARTWATCH_* settings of `names` that are not set; else 0."""
+    missing = [name for name in names if not getattr(settings, name)]
+    if missing:
+        print(f"smartwatch {command}: missing settings: "
+              f"{', '.join('SMARTWATCH_' + m.upper() for m in missing)}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _postgres_ready(command: str, dsn: str) -> int:
+    """1, with one line, if Postgres cannot be reached; else 0, with the migrations applied."""
+    from smartwatch.registry import connect_check
+
+    try:
+        connect_check(dsn)
+    except RuntimeError as exc:
+        print(f"smartwatch {command}: {exc}", file=sys.stderr)
+        return 1
+    migrate(dsn)
+    return 0
+
+
 def land(settings: Settings, *, available_now: bool) -> int:
     from smartwatch_jobs import landing
     from smartwatch_jobs.spark import quiet, session
 
-    missing = [name for name in ("kafka_bootstrap", "postgres_dsn", "lake_uri", "quarantine_uri",
-                                 "checkpoint_uri") if not getattr(settings, name)]
-    if missing:
-        print(f"smartwatch land: missing settings: {', '.join('SMARTWATCH_' + m.upper() for m in missing)}",
-              file=sys.stderr)
-        return 2
+    refused = _missing("land", settings, ("kafka_bootstrap", "postgres_dsn", "lake_uri",
+                                          "quarantine_uri", "checkpoint_uri"))
+    if refused:
+        return refused
     assert settings.postgres_dsn and settings.kafka_bootstrap
     migrate(settings.postgres_dsn)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -32,7 +53,10 @@ def land(settings: Settings, *, available_now: bool) -> int:
         checkpoint=str(settings.checkpoint_uri), postgres_dsn=settings.postgres_dsn,
         max_record_bytes=settings.landing_max_record_bytes,
         max_offsets_per_trigger=settings.landing_max_offsets_per_trigger,
-        kafka_options=settings.kafka_spark_options())
+        kafka_options=settings.kafka_spark_options(),
+        metrics_port=settings.landing_metrics_port,
+        lag_interval_seconds=settings.landing_lag_interval_seconds,
+        client_options=settings.kafka_client_options())
     try:
         landing.run(spark, cfg, available_now=available_now,
                     trigger_seconds=settings.landing_trigger_seconds)
@@ -126,19 +150,14 @@ def _refused(settings: Settings, run_name: str | None) -> int:
     with the migrations applied."""
     import psycopg2
 
-    from smartwatch.registry import connect_check
     from smartwatch_jobs import aggregate as agg
 
     if not settings.postgres_dsn or not settings.lake_uri:
         print("smartwatch aggregate: SMARTWATCH_POSTGRES_DSN and SMARTWATCH_LAKE_URI are needed",
               file=sys.stderr)
         return 2
-    try:
-        connect_check(settings.postgres_dsn)
-    except RuntimeError as exc:
-        print(f"smartwatch aggregate: {exc}", file=sys.stderr)
+    if _postgres_ready("aggregate", settings.postgres_dsn):
         return 1
-    migrate(settings.postgres_dsn)
     if run_name is not None:  # dirty runs check their windows' names
         conn = psycopg2.connect(settings.postgres_dsn)
         try:
@@ -150,3 +169,53 @@ def _refused(settings: Settings, run_name: str | None) -> int:
         finally:
             conn.close()
     return 0
+
+
+def audit(settings: Settings, first, last, *, as_json: bool = False) -> int:
+    """`smartwatch audit`: 0 if every user-day of [first, last] agrees and nothing was lost,
+    1 otherwise (each difference named), 1 with one line if Postgres or the lake cannot be
+    read, 2 if a setting is missing. Kafka unreachable is reported, and the rest still
+    audited, with exit 1: a lag that cannot be measured proves nothing."""
+    import json
+
+    import psycopg2
+
+    from smartwatch import lag
+    from smartwatch_jobs import audit as auditing
+    from smartwatch_jobs.lakeroot import LakeError
+
+    refused = _missing("audit", settings, ("postgres_dsn", "lake_uri", "kafka_bootstrap"))
+    if refused:
+        return refused
+    assert settings.postgres_dsn and settings.kafka_bootstrap
+    if _postgres_ready("audit", settings.postgres_dsn):
+        return 1
+
+    parts: list[lag.PartitionLag] | None = None
+    lag_error = None
+    try:
+        with psycopg2.connect(settings.postgres_dsn) as conn:
+            landed = lag.landed_offsets(conn, settings.events_topic)
+        conn.close()
+        parts = lag.measure(settings.kafka_bootstrap, settings.events_topic, landed,
+                            settings.kafka_client_options())
+    except lag.LagError as exc:
+        lag_error = str(exc)
+    from smartwatch_jobs.spark import quiet, session
+
+    spark = quiet(session("smartwatch-audit", settings, settings.landing_shuffle_partitions))
+    try:
+        report = auditing.audit(spark, str(settings.lake_uri), settings.postgres_dsn, first,
+                                last, parts, lag_error)
+    except LakeError as exc:
+        print(f"smartwatch audit: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        spark.stop()
+    if as_json:
+        print(json.dumps(report.as_json(), indent=2))
+    else:
+        print("\n".join(report.lines()))
+    if not report.ok:
+        print(f"smartwatch audit: {report.lines()[-1].removeprefix('audit: ')}", file=sys.stderr)
+    return 0 if report.ok and lag_error is None else 1

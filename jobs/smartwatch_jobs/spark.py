@@ -60,7 +60,10 @@ def session(app_name: str, settings: Settings, shuffle_partitions: int, *,
     # The parallel collector: these are throughput jobs, and with the 20M-event aggregation
     # benchmark it took 50 s (first run) and 31 s (warm) where the default G1 took 58 and 39.
     java_home = settings.spark_java_home
-    options = ["-Duser.timezone=UTC", "-XX:+UseParallelGC"]
+    # The JVM's own warnings (an ahead-of-time cache it cannot use, say) go to stderr: a
+    # command's stdout is its output alone (`smartwatch audit --json`).
+    options = ["-Duser.timezone=UTC", "-XX:+UseParallelGC", "-Xlog:disable",
+               "-Xlog:all=warning:stderr"]
     if LOG_CONFIG.exists():
         options.append(f"-Dlog4j2.configurationFile={LOG_CONFIG.as_uri()}")
     # The ahead-of-time cache (smartwatch_jobs.aot): written by its training run, used by

@@ -23,6 +23,7 @@ import kopf
 
 from smartwatch.periods import Window
 from smartwatch_operator import sparkapp
+from smartwatch_operator.dirty import DirtyCounter
 from smartwatch_operator.metrics import Metrics
 from smartwatch_operator.reconcile import RUN_NOW_ANNOTATION, Plan, RunObserved, parse_time, plan
 
@@ -47,6 +48,7 @@ class OperatorConfig:
     tick: float = 1.0
     clock: Callable[[], dt.datetime] = utc_now
     metrics: Metrics | None = None  # counted when given (the operator's /metrics)
+    dirty: DirtyCounter | None = None  # status.dirtyDates of dirty schedules, when given
 
 
 class KubeApi:
@@ -229,8 +231,9 @@ async def _schedule_loop(api: KubeApi, config: OperatorConfig, body: kopf.Body, 
         now = config.clock()
         store: Any = schedule_runs.get((namespace, name), [])
         annotations = body["metadata"].get("annotations") or {}
+        dirty = await config.dirty.count(namespace, body["spec"]) if config.dirty else None
         fingerprint = (body["metadata"].get("generation"), annotations.get(RUN_NOW_ANNOTATION),
-                       frozenset((r.name, r.state) for r in store))
+                       frozenset((r.name, r.state) for r in store), dirty)
         if fingerprint != seen or wake_at is None or now >= wake_at:
             t0 = time.perf_counter()
             # The status this loop wrote last, when the watch has not delivered it yet.
@@ -242,6 +245,8 @@ async def _schedule_loop(api: KubeApi, config: OperatorConfig, body: kopf.Body, 
                           created=parse_time(body["metadata"].get("creationTimestamp")),
                           run_now=annotations.get(RUN_NOW_ANNOTATION),
                           generation=body["metadata"].get("generation"))
+            if dirty is not None:
+                result.status["dirtyDates"] = dirty
             await _carry_out(api, body, result, namespace)
             if _changed(status, result.status):
                 result.status["revision"] = status.get("revision", 0) + 1

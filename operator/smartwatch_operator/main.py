@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from pathlib import Path
 
 import kopf
 from prometheus_client import start_http_server
 
+from smartwatch.settings import Settings
+from smartwatch_operator.dirty import DirtyCounter, parse_secret, postgres_query
 from smartwatch_operator.handlers import OperatorConfig, build_registry
 from smartwatch_operator.metrics import Metrics
 
@@ -36,9 +39,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--metrics-port", type=int, default=9090,
                         help="port of the Prometheus /metrics (0: none)")
     parser.add_argument("--log-format", choices=["full", "json"], default="full")
+    parser.add_argument("--postgres-secret", default=None, metavar="NAMESPACE/NAME[:KEY]",
+                        help="count, into status.dirtyDates, the dirty dates waiting for the "
+                             "`mode: dirty` schedules that name this Secret (key: dsn by "
+                             "default), in the Postgres of SMARTWATCH_POSTGRES_DSN, the DSN it "
+                             "holds (default: no count)")
+
+
+def dirty_counter(secret: str | None, dsn: str | None) -> DirtyCounter | None:
+    """The counter of --postgres-secret; ValueError naming what is missing or malformed."""
+    if secret is None:
+        return None
+    if not dsn:
+        raise ValueError("--postgres-secret needs SMARTWATCH_POSTGRES_DSN, the DSN that Secret "
+                         "holds")
+    return DirtyCounter(postgres_query(dsn), parse_secret(secret))
 
 
 def run(args: argparse.Namespace, kubeconfig: Path | None) -> int:
+    try:
+        dirty = dirty_counter(args.postgres_secret, Settings().postgres_dsn)
+    except ValueError as exc:
+        print(f"smartwatch operator: {exc}", file=sys.stderr)
+        return 2
     kopf.configure(log_format=kopf.LogFormat.JSON if args.log_format == "json"
                    else kopf.LogFormat.FULL)
     logging.getLogger("kopf.objects").setLevel(logging.WARNING)
@@ -46,7 +69,7 @@ def run(args: argparse.Namespace, kubeconfig: Path | None) -> int:
     if args.metrics_port:
         start_http_server(args.metrics_port, registry=metrics.registry)
     config = OperatorConfig(kubeconfig=None if args.in_cluster else kubeconfig, tick=args.tick,
-                            metrics=metrics)
+                            metrics=metrics, dirty=dirty)
     kopf.run(registry=build_registry(config),
              standalone=args.peering is None, peering_name=args.peering,
              clusterwide=args.all_namespaces or not args.namespace,

@@ -87,6 +87,10 @@ class Settings(BaseSettings):
     landing_shuffle_partitions: int = Field(4, ge=1)
     landing_max_record_bytes: int = Field(1024 * 1024, ge=1024, description="Larger Kafka "
                                           "records go to quarantine.")
+    landing_metrics_port: int = Field(0, ge=0, le=65535, description="Port of the continuous "
+                                      "landing's /metrics (its lag per partition); 0: none.")
+    landing_lag_interval_seconds: float = Field(15, gt=0, description="How often the "
+                                                "continuous landing measures its lag.")
 
     @field_validator("api_port", mode="before")
     @classmethod

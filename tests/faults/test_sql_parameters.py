@@ -29,6 +29,7 @@ REVIEWED = {
     ("services/smartwatch/demo/run.py", "g"),  # a granularity of truth.GRANULARITIES
     ("services/smartwatch/registry.py", "history.select"),  # constants of _HISTORIES
     ("services/smartwatch/registry.py", "history.insert"),
+    ("services/smartwatch/dirty.py", "_DIRTY"),  # a constant
     ("jobs/smartwatch_jobs/aggregate/runs.py", "_RUN_ROW"),
     ("jobs/smartwatch_jobs/aggregate/runs.py", '_RUN_ROW + " FOR UPDATE"'),
     ("jobs/smartwatch_jobs/aggregate/store.py", "table"),

@@ -32,7 +32,8 @@ USERS, DAYS = 3, 2
 LINE = re.compile(
     r"^reconciliation: readings sent (?P<sent>\d+) = accepted (?P<accepted>\d+) = landed "
     r"(?P<landed>\d+) \(unique\) = counted (?P<counted>\d+) \(daily aggregates\); "
-    r"(?P<resent>\d+) resent copies and (?P<late>\d+) late readings included; rows "
+    r"(?P<resent>\d+) resent copies and (?P<late>\d+) late readings included; audit: "
+    r"(?P<user_days>\d+) user-days, (?P<behind>\d+) records not landed, (?P<audit>ok|\d+ differ); rows "
     r"(?P<daily>\d+) daily, (?P<weekly>\d+) weekly, (?P<monthly>\d+) monthly vs the ground "
     r"truth: (?P<verdict>match: .*)$", re.M)
 
@@ -65,7 +66,7 @@ def test_each_number_of_the_reconciliation_line_is_what_was_measured(demo) -> No
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     found = LINE.search(run.stdout)
     assert found, run.stdout[-3000:]
-    line = {k: int(v) for k, v in found.groupdict().items() if k != "verdict"}
+    line = {k: int(v) for k, v in found.groupdict().items() if k not in ("verdict", "audit")}
     status = Stack(Settings(), state).status()
     # One reading a minute for each user, the demo's definition.
     assert line["sent"] == USERS * DAYS * 24 * 60
@@ -103,6 +104,9 @@ def test_each_number_of_the_reconciliation_line_is_what_was_measured(demo) -> No
         stored = _stored(status["postgres_dsn"], "demo", granularity)
         _assert_same(stored, _expected(lake, status["postgres_dsn"], "demo", granularity))
         assert len(stored) == line[granularity]
+    # `smartwatch audit` of the demo's dates: every user-day (a daily row each) agrees, and
+    # nothing waits in Kafka.
+    assert (found["audit"], line["behind"], line["user_days"]) == ("ok", 0, line["daily"])
     assert found["verdict"] == "match: yes"
     assert (state / "report.html").exists() and "report: " in run.stdout
 

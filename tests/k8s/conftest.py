@@ -11,7 +11,7 @@ import pytest
 from smartwatch.stack import crds
 from smartwatch.stack.crds import apply_crds
 from smartwatch.toolchain import REPO_ROOT
-from tests.k8s.operator_env import cluster, operator  # noqa: F401 (the operator tests' fixtures)
+from tests.k8s.operator_env import cluster, operator, runner  # noqa: F401 (the operator tests' fixtures)
 
 __all__ = ["SCHEDULE_CRD", "apply_crds", "third_party_crds"]
 

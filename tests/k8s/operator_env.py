@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -14,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from smartwatch.stack.process import stop
 
 GROUP, VERSION, PLURAL = "smartwatch.dev", "v1alpha1", "aggregationschedules"
 SPARK = ("sparkoperator.k8s.io", "v1beta2")
@@ -116,16 +120,36 @@ def cluster(kube_client, schedule_crd, spark_operator_crds) -> Iterator[Cluster]
 
 
 @pytest.fixture
+def runner(kubeconfig: Path, cluster: Cluster, tmp_path: Path) -> Iterator[Path]:
+    """The local SparkApplication runner (`smartwatch spark-runner`) on the test's API server:
+    it runs the SparkApplications the operator creates, from the checkout. Yields its state
+    folder (its logs in spark-runner/)."""
+    state = tmp_path / "state"
+    log = tmp_path / "runner.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "smartwatch", "spark-runner",
+                                 "--kubeconfig", str(kubeconfig), "--state-dir", str(state)],
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        yield state
+    finally:
+        stop(proc.pid, None)
+        proc.wait()
+    assert proc.returncode == 0, log.read_text()
+
+
+@pytest.fixture
 def operator(kubeconfig: Path, cluster: Cluster):
     """`with operator(clock):` runs the operator, watching the test's namespace (standalone,
-    or as a member of a kopf peering)."""
+    or as a member of a kopf peering; with `dirty`, a DirtyCounter, counting dirty dates)."""
     from kopf.testing import KopfRunner
 
     from smartwatch_operator.handlers import OperatorConfig, build_registry
 
     @contextlib.contextmanager
-    def run(clock: Clock, peering: str | None = None) -> Iterator[None]:
-        registry = build_registry(OperatorConfig(kubeconfig=kubeconfig, tick=0.3, clock=clock))
+    def run(clock: Clock, peering: str | None = None, dirty: Any = None) -> Iterator[None]:
+        registry = build_registry(OperatorConfig(kubeconfig=kubeconfig, tick=0.3, clock=clock,
+                                                 dirty=dirty))
         mode = ["--peering", peering] if peering else ["--standalone"]
         with KopfRunner(["run", *mode, "--namespace", cluster.ns], registry=registry,
                         timeout=60):

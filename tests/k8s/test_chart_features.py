@@ -188,11 +188,20 @@ def test_service_monitors_select_the_api_and_operator_metrics_services() -> None
     assert metrics_port == VALUES["operator"]["metricsPort"]
 
 
-def test_pod_monitors_select_the_api_and_operator_pods() -> None:
+def test_pod_monitors_select_the_api_operator_and_landing_pods() -> None:
     docs = render(sets("metrics.podMonitor.enabled=true"))
     monitors = _kinds(docs, "PodMonitor")
-    assert set(monitors) == {API, f"{RELEASE}-operator"}
+    assert set(monitors) == {API, f"{RELEASE}-operator", f"{RELEASE}-landing"}
     assert f"{RELEASE}-operator-metrics" not in _kinds(docs, "Service")
+    # The landing's driver pod: the SparkApplication's driver labels, and the role label Spark
+    # puts on driver pods; its metrics port in the driver's template, and in its settings.
+    landing = monitors.pop(f"{RELEASE}-landing")
+    driver = _kinds(docs, "SparkApplication")[f"{RELEASE}-landing"]["spec"]["driver"]
+    assert landing["spec"]["selector"]["matchLabels"] == {**driver["labels"], "spark-role": "driver"}
+    (endpoint,) = landing["spec"]["podMetricsEndpoints"]
+    (container,) = driver["template"]["spec"]["containers"]
+    assert container["ports"] == [{"name": endpoint["port"], "containerPort": 9464}]
+    assert {"name": "SMARTWATCH_LANDING_METRICS_PORT", "value": "9464"} in container["env"]
     for name, monitor in monitors.items():
         template = _deployment(docs, name)["spec"]["template"]
         assert monitor["spec"]["selector"]["matchLabels"].items() <= template["metadata"]["labels"].items()
@@ -305,3 +314,21 @@ def test_default_schedules_fold_in_late_readings_of_any_age() -> None:
         window = align(granularity, dt.date(2026, 11, 2), dt.date(2026, 11, 2))
         args = sparkapp._arguments(schedule["spec"], window, "s", "run")
         assert args == ["aggregate", "--granularity", granularity, "--dirty", "--run-name", "run"]
+
+
+def test_the_operator_counts_dirty_dates_of_the_default_schedules() -> None:
+    """The operator is given the Secret the chart's schedules name, and the DSN it holds
+    (smartwatch_operator.dirty): their status.dirtyDates is counted in that Postgres."""
+    from smartwatch_operator.dirty import DirtyCounter, parse_secret
+
+    docs = render([])
+    (container,) = _deployment(docs, f"{RELEASE}-operator")["spec"]["template"]["spec"]["containers"]
+    command = container["command"]
+    secret = parse_secret(command[command.index("--postgres-secret") + 1])
+    (dsn,) = [e for e in container["env"] if e["name"] == "SMARTWATCH_POSTGRES_DSN"]
+    assert dsn["valueFrom"]["secretKeyRef"] == {"name": secret[1], "key": secret[2]}
+    counter = DirtyCounter(lambda g: 0, secret)
+    schedules = [d for d in docs if d["kind"] == "AggregationSchedule"]
+    assert len(schedules) == 3
+    for schedule in schedules:
+        assert counter.applies(schedule["metadata"].get("namespace", "smartwatch"), schedule["spec"])

@@ -6,10 +6,11 @@ Kafka UI. Server-side validation of these renderings: test_chart.py (CASES)."""
 from __future__ import annotations
 
 import posixpath
+import re
 
 import pytest
 
-from tests.k8s.chart import APP_VERSION, CASES, RELEASE, _env, _one, render, sets
+from tests.k8s.chart import APP_VERSION, CASES, CHART, RELEASE, _env, _helm, _one, render, sets
 
 pytestmark = pytest.mark.k8s
 
@@ -57,6 +58,47 @@ def test_strimzi_is_the_default_mode() -> None:
 
 # --- embedded ----------------------------------------------------------------------------------
 
+def test_embedded_mode_with_three_nodes_survives_one_lost() -> None:
+    """kafka.embedded.replicas=3: three KRaft voters that name each other by their stable
+    names, one cluster id, every topic (the chart's and Kafka's own) on 3 nodes with
+    min.insync.replicas 2, all pods started at once, and at most one out for a drain.
+    (tests/integration/test_kafka_quorum.py runs these settings and kills a node.)"""
+    docs = render([*CASES["embedded-kafka"], *sets("kafka.embedded.replicas=3")])
+    sts = _one(docs, "StatefulSet", f"{RELEASE}-kafka")
+    assert sts["spec"]["replicas"] == 3
+    assert sts["spec"]["podManagementPolicy"] == "Parallel"
+    env = _env(sts["spec"]["template"]["spec"]["containers"][0])
+    assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"]["value"] == ",".join(
+        f"{i}@{RELEASE}-kafka-{i}.{RELEASE}-kafka-headless.smartwatch.svc:9093" for i in range(3))
+    cluster_id = env["KAFKA_CLUSTER_ID"]["value"]
+    assert len(cluster_id) == 22 and re.fullmatch(r"[A-Za-z0-9_-]+", cluster_id)
+    assert env["KAFKA_TOPICS"]["value"] == "smartwatch.events:6:3 smartwatch.events.dlq:6:3"
+    config = dict(line.split("=", 1) for line in env["KAFKA_EXTRA_CONFIG"]["value"].splitlines())
+    assert config == {"log.retention.hours": "24", "min.insync.replicas": "2",
+                      "default.replication.factor": "3",
+                      "offsets.topic.replication.factor": "3",
+                      "transaction.state.log.replication.factor": "3",
+                      "transaction.state.log.min.isr": "2",
+                      "share.coordinator.state.topic.replication.factor": "3",
+                      "share.coordinator.state.topic.min.isr": "2"}
+    pdb = _one(docs, "PodDisruptionBudget", f"{RELEASE}-kafka")
+    assert pdb["spec"]["maxUnavailable"] == 1
+    assert pdb["spec"]["selector"]["matchLabels"].items() <= \
+        sts["spec"]["template"]["metadata"]["labels"].items()
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    (["kafka.embedded.replicas=2"], "kafka.embedded.replicas 2: a KRaft quorum of 2 nodes stops"),
+    (["kafka.embedded.replicas=3", "kafka.embedded.config.min\\.insync\\.replicas=1"],
+     "a replication factor of 3 with min.insync.replicas 1 loses acknowledged readings"),
+    (["kafka.embedded.replicas=1", "topics.replicas=3"],
+     "topics.replicas 3 exceeds kafka.embedded.replicas 1"),
+])
+def test_embedded_settings_that_lose_readings_are_refused(options: list[str], message: str) -> None:
+    proc = _helm("template", RELEASE, str(CHART), *CASES["embedded-kafka"], *sets(*options))
+    assert proc.returncode != 0 and message in proc.stderr, proc.stderr
+
+
 def test_embedded_mode_is_one_kraft_node_of_the_project_image() -> None:
     docs = render(CASES["embedded-kafka"])
     assert not [d for d in docs if d["apiVersion"].startswith("kafka.strimzi.io/")]
@@ -82,8 +124,12 @@ def test_embedded_mode_is_one_kraft_node_of_the_project_image() -> None:
     advertised = f"$(POD_NAME).{RELEASE}-kafka-headless.$(POD_NAMESPACE).svc"
     assert env["KAFKA_ADVERTISED_HOST"]["value"] == advertised
     assert list(env).index("POD_NAME") < list(env).index("KAFKA_ADVERTISED_HOST")  # $(...) needs order
-    assert {k: env[k]["value"] for k in ("KAFKA_NODE_ID", "KAFKA_PORT", "KAFKA_CONTROLLER_PORT")} == {
-        "KAFKA_NODE_ID": "0", "KAFKA_PORT": "9092", "KAFKA_CONTROLLER_PORT": "9093"}
+    assert {k: env[k]["value"] for k in ("KAFKA_PORT", "KAFKA_CONTROLLER_PORT")} == {
+        "KAFKA_PORT": "9092", "KAFKA_CONTROLLER_PORT": "9093"}
+    # The node id is the pod's ordinal, from the label the StatefulSet controller sets.
+    assert env["KAFKA_NODE_ID"]["valueFrom"]["fieldRef"]["fieldPath"] == \
+        "metadata.labels['apps.kubernetes.io/pod-index']"
+    assert "KAFKA_CONTROLLER_QUORUM_VOTERS" not in env  # one node: its own quorum
     assert env["KAFKA_HEAP_OPTS"]["value"] == "-Xms512m -Xmx512m"
     assert env["KAFKA_TOPICS"]["value"] == "smartwatch.events:6:1 smartwatch.events.dlq:6:1"
     assert env["KAFKA_EXTRA_CONFIG"]["value"].splitlines() == ["log.retention.hours=24"]

@@ -114,7 +114,7 @@ def test_notes_commands_work_after_an_install(kubeconfig: Path, kube_client, nam
                 if match and match.group(2):  # the admin token inside the device-token call
                     assert run(match.group(2)) == secret("admin-token", "token")
                 continue
-            if {"port-forward", "wait", "rollout"} & set(words):
+            if {"port-forward", "wait", "rollout", "logs"} & set(words):  # need a running pod
                 continue
             outputs[line] = run(line)
         values = set(outputs.values())
@@ -123,5 +123,10 @@ def test_notes_commands_work_after_an_install(kubeconfig: Path, kube_client, nam
         assert {secret("objectstore", "accessKey"), secret("objectstore", "secretKey")} <= values
         password = secret("postgres", "password")
         assert f"postgresql://smartwatch:{password}@127.0.0.1:15432/smartwatch\n" in values
+        # The audit's one-off Job, made from its CronJob by the printed command.
+        job = client.BatchV1Api(kube_client).read_namespaced_job(
+            f"{release}-smartwatch-audit-now", namespace)
+        args = job.spec.template.spec.containers[0].args
+        assert args[-3:] == ["audit", "--last-days", "35"], args
     finally:
         _helm("uninstall", release, *common)

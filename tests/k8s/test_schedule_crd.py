@@ -293,20 +293,21 @@ def test_kubectl_get_prints_the_columns(kubeconfig: Path, custom, namespace: str
     custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL,
                                            _schedule("daily", {**MINIMAL, "timeZone": "Europe/Berlin"}))
     status = {"lastSuccessfulWindow": "2026-11-27", "nextRunTime": "2026-11-29T01:30:00Z",
+              "dirtyDates": 4,
               "conditions": [{"type": "Scheduled", "status": "True"},
                              {"type": "Ready", "status": "True"}]}
     custom.patch_namespaced_custom_object_status(GROUP, VERSION, namespace, PLURAL, "daily",
                                                  {"status": status})
     expected = ["NAME"] + [c["name"].upper() for c in CRD_VERSION["additionalPrinterColumns"]]
     assert expected == ["NAME", "GRANULARITY", "SCHEDULE", "ZONE", "LAST SUCCESS", "NEXT RUN",
-                        "READY", "AGE"]
+                        "DIRTY", "READY", "AGE"]
     for resource in ("aggsched", "smartwatch"):
         out = _kubectl(kubeconfig, "get", resource, "-n", namespace)
         assert out.returncode == 0, out.stderr
         header, row = (re.split(r"\s{2,}", line.strip()) for line in out.stdout.splitlines())
         assert header == expected
-        assert row[:7] == ["daily", "daily", "30 2 * * *", "Europe/Berlin", "2026-11-27",
-                           "2026-11-29T01:30:00Z", "True"]
+        assert row[:8] == ["daily", "daily", "30 2 * * *", "Europe/Berlin", "2026-11-27",
+                           "2026-11-29T01:30:00Z", "4", "True"]
 
 
 def _into_namespace(docs: list[dict], namespace: str) -> list[dict]:

@@ -6,14 +6,10 @@ Python scripts (and the project's submit.py with a command that needs no Spark).
 from __future__ import annotations
 
 import datetime as dt
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from smartwatch.stack.process import stop
 from tests.k8s.operator_env import SPARK, Cluster, wait_for
 
 pytestmark = pytest.mark.k8s
@@ -31,22 +27,6 @@ with open(os.environ["SMARTWATCH_TERMINATION_LOG"], "w") as f:
     f.write("smartwatch aggregate: it broke")
 sys.exit(3)
 '''
-
-
-@pytest.fixture
-def runner(kubeconfig: Path, cluster: Cluster, tmp_path: Path) -> Iterator[Path]:
-    state = tmp_path / "state"
-    log = tmp_path / "runner.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "smartwatch", "spark-runner",
-                                 "--kubeconfig", str(kubeconfig), "--state-dir", str(state)],
-                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        yield state
-    finally:
-        stop(proc.pid, None)
-        proc.wait()
-    assert proc.returncode == 0, log.read_text()
 
 
 def _create(cluster: Cluster, name: str, main: str, args: list[str], env: list[dict]) -> None:

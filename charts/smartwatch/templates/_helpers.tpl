@@ -127,42 +127,67 @@ kafka.external.bootstrap. */}}
 /var/run/secrets/smartwatch/kafka
 {{- end }}
 
-{{/* Replication factor of the chart's topics and of Kafka's internal topics (Strimzi). */}}
+{{/* Kafka nodes of the chart's own Kafka: Strimzi's or the embedded StatefulSet's. */}}
+{{- define "smartwatch.kafka.nodes" -}}
+{{- if eq .Values.kafka.mode "embedded" }}
+{{- .Values.kafka.embedded.replicas | int }}
+{{- else }}
+{{- .Values.kafka.replicas | int }}
+{{- end }}
+{{- end }}
+
+{{/* The broker properties the user gave: kafka.config (Strimzi) or kafka.embedded.config. */}}
+{{- define "smartwatch.kafka.userConfig" -}}
+{{- if eq .Values.kafka.mode "embedded" }}
+{{- toJson .Values.kafka.embedded.config }}
+{{- else }}
+{{- toJson .Values.kafka.config }}
+{{- end }}
+{{- end }}
+
+{{/* Replication factor of the chart's topics and of Kafka's internal topics (Strimzi and
+     embedded). */}}
 {{- define "smartwatch.kafka.replicationFactor" -}}
 {{- if .Values.topics.replicas }}
 {{- .Values.topics.replicas }}
 {{- else }}
-{{- min (int .Values.kafka.replicas) 3 }}
+{{- min (include "smartwatch.kafka.nodes" . | int) 3 }}
 {{- end }}
 {{- end }}
 
-{{/* min.insync.replicas of the brokers (Strimzi): kafka.config's when set, else 2 wherever
+{{/* min.insync.replicas of the brokers: the user's broker config's when set, else 2 wherever
      there are 2 replicas or more (an acknowledged record is then on two disks), else 1. */}}
 {{- define "smartwatch.kafka.minInsync" -}}
 {{- $rf := include "smartwatch.kafka.replicationFactor" . | int }}
-{{- if hasKey .Values.kafka.config "min.insync.replicas" }}
-{{- index .Values.kafka.config "min.insync.replicas" | int }}
+{{- $config := include "smartwatch.kafka.userConfig" . | fromJson }}
+{{- if hasKey $config "min.insync.replicas" }}
+{{- index $config "min.insync.replicas" | int }}
 {{- else }}
 {{- min $rf 2 }}
 {{- end }}
 {{- end }}
 
-{{/* Strimzi mode: refuses replication settings under which one lost broker loses acknowledged
-     readings (or under which no write can succeed), naming the values. */}}
+{{/* Strimzi and embedded modes: refuses replication settings under which one lost broker
+     loses acknowledged readings (or under which no write can succeed), naming the values. */}}
 {{- define "smartwatch.kafka.validateReplication" -}}
-{{- if eq .Values.kafka.mode "strimzi" }}
+{{- if has .Values.kafka.mode (list "strimzi" "embedded") }}
+{{- $nodes := include "smartwatch.kafka.nodes" . | int }}
+{{- $nodesValue := ternary "kafka.embedded.replicas" "kafka.replicas" (eq .Values.kafka.mode "embedded") }}
+{{- if and (eq .Values.kafka.mode "embedded") (eq $nodes 2) }}
+{{- fail "kafka.embedded.replicas 2: a KRaft quorum of 2 nodes stops when either is lost; use 1 (development) or 3" }}
+{{- end }}
 {{- $rf := include "smartwatch.kafka.replicationFactor" . | int }}
 {{- $isr := include "smartwatch.kafka.minInsync" . | int }}
 {{- $topicIsr := get .Values.topics.eventsConfig "min.insync.replicas" }}
-{{- if $topicIsr }}{{ $isr = int $topicIsr }}{{ end }}
-{{- if gt $rf (int .Values.kafka.replicas) }}
-{{- fail (printf "topics.replicas %d exceeds kafka.replicas %d: a topic cannot have more replicas than there are brokers" $rf (int .Values.kafka.replicas)) }}
+{{- if and $topicIsr (eq .Values.kafka.mode "strimzi") }}{{ $isr = int $topicIsr }}{{ end }}
+{{- if gt $rf $nodes }}
+{{- fail (printf "topics.replicas %d exceeds %s %d: a topic cannot have more replicas than there are brokers" $rf $nodesValue $nodes) }}
 {{- end }}
 {{- if gt $isr $rf }}
 {{- fail (printf "min.insync.replicas %d exceeds the replication factor %d: no write could ever be acknowledged" $isr $rf) }}
 {{- end }}
 {{- if and (gt $rf 1) (lt $isr 2) (not .Values.kafka.acceptDataLossOnBrokerLoss) }}
-{{- fail (printf "kafka: a replication factor of %d with min.insync.replicas 1 loses acknowledged readings when one broker is lost; set min.insync.replicas to 2 (kafka.config, topics.eventsConfig) or kafka.acceptDataLossOnBrokerLoss=true" $rf) }}
+{{- fail (printf "kafka: a replication factor of %d with min.insync.replicas 1 loses acknowledged readings when one broker is lost; set min.insync.replicas to 2 (kafka.config, kafka.embedded.config, topics.eventsConfig) or kafka.acceptDataLossOnBrokerLoss=true" $rf) }}
 {{- end }}
 {{- end }}
 {{- end }}
@@ -371,6 +396,10 @@ theirs on both). */}}
 - name: SMARTWATCH_CHECKPOINT_URI
   value: {{ include "smartwatch.lake.checkpointUri" . | quote }}
 {{- include "smartwatch.env.lakeCredentials" . }}
+{{- if .Values.landing.metricsPort }}
+- name: SMARTWATCH_LANDING_METRICS_PORT
+  value: {{ .Values.landing.metricsPort | toString | quote }}
+{{- end }}
 {{- include "smartwatch.env.extra" .Values.landing.env }}
 {{- end }}
 
@@ -403,6 +432,11 @@ spec:
     - name: {{ .container }}
       env:
         {{- include "smartwatch.landing.env" $ctx | nindent 8 }}
+      {{- if and (eq .container "spark-kubernetes-driver") $ctx.Values.landing.metricsPort }}
+      ports:
+        - name: metrics
+          containerPort: {{ $ctx.Values.landing.metricsPort }}
+      {{- end }}
       securityContext:
         {{- toYaml $ctx.Values.spark.securityContext | nindent 8 }}
 {{- end }}

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from smartwatch.dirty import changed_devices, dirty_utc_dates  # noqa: F401 (runs' API)
 from smartwatch.periods import Window
 
 RUN_NAME_MAX = 200
@@ -140,41 +141,6 @@ def mark_failed(conn, run: str, started: dt.datetime, exc: BaseException) -> Non
 
 # --- dirty dates --------------------------------------------------------------------------------
 OWNERS_MARKER = dt.date(1, 1, 1)  # the aggregation_clean date that marks registry changes handled
-
-
-def dirty_utc_dates(conn, granularity: str) -> tuple[list[dt.date], dt.datetime]:
-    """UTC dates that received rows since they were last aggregated at this granularity, and
-    the snapshot time that marks them clean once the run succeeds."""
-    with conn.cursor() as cur:
-        cur.execute("SELECT now()")
-        snapshot = cur.fetchone()[0]
-        cur.execute("""SELECT d.event_date FROM dirty_dates d
-                       LEFT JOIN aggregation_clean c
-                         ON c.granularity = %s AND c.event_date = d.event_date
-                       WHERE c.clean_as_of IS NULL OR d.last_dirtied_at > c.clean_as_of
-                       ORDER BY 1""", (granularity,))
-        return [r[0] for r in cur.fetchall()], snapshot
-
-
-def changed_devices(conn, granularity: str) -> dict[str, dt.date | None]:
-    """Devices whose owner or owner's zone changed (registry_changes) after this granularity's
-    last dirty run, each with the first UTC date the change reaches (None: all its dates, as
-    for a device's first owner, who also holds what it measured before). A user's move
-    reaches the devices that user ever held, from the move on."""
-    with conn.cursor() as cur:
-        cur.execute("""SELECT coalesce(c.device_id, o.device_id),
-                              min(CASE WHEN c.effective_from = '-infinity' THEN NULL
-                                       ELSE (c.effective_from AT TIME ZONE 'UTC')::date END),
-                              bool_or(c.effective_from = '-infinity')
-                       FROM registry_changes c
-                       LEFT JOIN device_owners o ON c.device_id IS NULL AND o.user_id = c.user_id
-                       WHERE c.recorded_at > coalesce(
-                               (SELECT clean_as_of FROM aggregation_clean
-                                WHERE granularity = %s AND event_date = '0001-01-01'),
-                               '-infinity')
-                         AND coalesce(c.device_id, o.device_id) IS NOT NULL
-                       GROUP BY 1""", (granularity,))
-        return {device: None if everything else first for device, first, everything in cur.fetchall()}
 
 
 def mark_clean(conn, granularity: str, utc_dates: set[dt.date], snapshot: dt.datetime) -> None:

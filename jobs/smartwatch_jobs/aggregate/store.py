@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from pyspark.sql import DataFrame, SparkSession
 
+from smartwatch.history import Span
 from smartwatch.history import spans as history_spans
 from smartwatch.periods import MEASURES, PG_TYPES, RUN_COLUMNS, SPECS, Window
 from smartwatch_jobs.aggregate.owners import Owners, make_owners
@@ -19,15 +20,20 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 
-def load_owners(spark: SparkSession, conn) -> Owners:
+def owned_spans(conn) -> list[Span]:
     """The registry's ownership and zone history as spans (smartwatch.history)."""
     with conn.cursor() as cur:
         cur.execute("SELECT device_id, user_id, since FROM device_owners")
         owners = cur.fetchall()
         cur.execute("SELECT user_id, time_zone, since FROM user_zones")
         zones = cur.fetchall()
+    return history_spans(owners, zones)
+
+
+def load_owners(spark: SparkSession, conn) -> Owners:
+    """The registry's ownership and zone history, as the job's owners."""
     return make_owners(spark, [(s.device_id, s.user_id, s.time_zone, s.start, s.end)
-                               for s in history_spans(owners, zones)])
+                               for s in owned_spans(conn)])
 
 
 def ensure_partitions(conn, first_year: int, last_year: int) -> None:

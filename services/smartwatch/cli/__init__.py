@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from smartwatch.cli import (
     aggregate,
     api,
+    audit,
     cluster,
     compact,
     db,
@@ -38,8 +39,8 @@ from smartwatch.cli import (
 from smartwatch.cli.options import Formatter, epilog
 
 #: In the order `smartwatch --help` lists them.
-GROUPS = (demo, stack, cluster, api, db, registry, land, aggregate, compact, query, operator_cmd,
-          spark_runner, events, simulate)
+GROUPS = (demo, stack, cluster, api, db, registry, land, aggregate, compact, audit, query,
+          operator_cmd, spark_runner, events, simulate)
 
 DESCRIPTION = """\
 The smart-watch pipeline: the local stack and kind cluster, the ingest API, the Spark

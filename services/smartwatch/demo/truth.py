@@ -127,8 +127,10 @@ class Counts:
     rows: Mapping[str, int]  # aggregate rows per granularity in Postgres
 
 
-def line(counts: Counts, diffs: list[str], shown: int = 3) -> str:
-    """The one reconciliation line."""
+def line(counts: Counts, diffs: list[str], audit: Mapping[str, Any] | None = None,
+         shown: int = 3) -> str:
+    """The one reconciliation line; with `audit` (`smartwatch audit --json`'s report), its
+    verdict too."""
     figures = [("readings sent", counts.sent, ""), ("accepted", counts.accepted, ""),
                ("landed", counts.landed, " (unique)"),
                ("counted", counts.counted, " (daily aggregates)")]
@@ -138,10 +140,16 @@ def line(counts: Counts, diffs: list[str], shown: int = 3) -> str:
     equal = counts.sent == counts.accepted == counts.landed == counts.counted
     rows = ", ".join(f"{counts.rows.get(g, 0)} {g}" for g in GRANULARITIES)
     extra = f"{counts.resent} resent copies and {counts.late} late readings included"
-    if equal and not diffs:
+    audit_failed = audit is not None and not audit["ok"]
+    if audit is not None:
+        behind = sum(p["behind"] for p in audit["lag"] or [])
+        extra += (f"; audit: {audit['user_days']} user-days, {behind} records not landed, "
+                  + ("ok" if audit["ok"] else f"{len(audit['differences'])} differ"))
+    if equal and not diffs and not audit_failed:
         verdict = "match: yes"
     else:
-        problems = ([] if equal else ["the counts differ"]) + diffs[:shown]
+        problems = (([] if equal else ["the counts differ"])
+                    + (["the audit found differences"] if audit_failed else []) + diffs[:shown])
         more = f" (+{len(diffs) - shown} more)" if len(diffs) > shown else ""
         verdict = "match: no: " + "; ".join(problems) + more
     return f"reconciliation: {chain}; {extra}; rows {rows} vs the ground truth: {verdict}"

@@ -128,7 +128,8 @@ class Postgres:
             with conn.cursor() as cur:
                 cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (ROLE,))
                 verb = "ALTER" if cur.fetchone() else "CREATE"
-                cur.execute(f"{verb} ROLE {ROLE} LOGIN PASSWORD %s", (password,))
+                # CREATEDB: tests give a run a database of its own (tests/k8s/test_schedule_runs.py).
+                cur.execute(f"{verb} ROLE {ROLE} LOGIN CREATEDB PASSWORD %s", (password,))
                 cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,))
                 if not cur.fetchone():
                     cur.execute(f"CREATE DATABASE {DATABASE} OWNER {ROLE}")

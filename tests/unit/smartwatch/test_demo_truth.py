@@ -71,3 +71,17 @@ def test_the_line_says_yes_only_when_counts_chain_and_rows_match() -> None:
     assert truth.line(short, []).endswith("match: no: the counts differ")
     many = [f"d{i}" for i in range(5)]
     assert truth.line(counts, many).endswith("match: no: d0; d1; d2 (+2 more)")
+
+
+def test_the_line_carries_the_audits_verdict() -> None:
+    counts = truth.Counts(sent=10, resent=2, late=3, accepted=10, landed=10, counted=10,
+                          rows={"daily": 2, "weekly": 1, "monthly": 1})
+    ok = {"ok": True, "user_days": 4, "differences": [],
+          "lag": [{"behind": 0}, {"behind": 2}]}
+    line = truth.line(counts, [], ok)
+    assert "; audit: 4 user-days, 2 records not landed, ok; rows" in line
+    assert line.endswith("match: yes")
+    bad = {**ok, "ok": False, "differences": [{"user_id": "u1"}]}
+    assert truth.line(counts, [], bad).endswith(
+        "audit: 4 user-days, 2 records not landed, 1 differ; rows 2 daily, 1 weekly, 1 monthly "
+        "vs the ground truth: match: no: the audit found differences")
