@@ -18,17 +18,18 @@ import uuid
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from smartwatch import k8s
 from smartwatch.settings import Settings
 from smartwatch.stack import Stack
 from smartwatch.stack.crds import apply_crds, third_party_crd_candidates, third_party_crds
 from smartwatch.stack.process import stop
-from smartwatch.toolchain import REPO_ROOT
+from smartwatch.toolchain import REPO_ROOT, SCHEDULE_CRD
 
 SCHEDULES = int(os.environ.get("BENCH_OPERATOR_SCHEDULES", "1000"))
 ZONES = ("UTC", "Europe/Berlin", "America/New_York", "Asia/Tokyo")
 TICK = 1.0
 NS = "bench"
-GROUP, VERSION, PLURAL = "smartwatch.dev", "v1alpha1", "aggregationschedules"
+GROUP, VERSION, PLURAL = k8s.SCHEDULES.coordinates
 
 
 class RssSampler(threading.Thread):
@@ -55,7 +56,7 @@ def _cpu_seconds(pid: int) -> float:
 def _schedule(i: int, due: dt.datetime) -> dict:
     zone = ZONES[i % len(ZONES)]
     local = due.astimezone(ZoneInfo(zone))
-    return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "AggregationSchedule",
+    return {"apiVersion": k8s.SCHEDULES.api_version, "kind": k8s.SCHEDULES.kind,
             "metadata": {"name": f"s{i:04d}"},
             "spec": {"granularity": "daily", "schedule": f"{local.minute} {local.hour} * * *",
                      "timeZone": zone, "lake": "s3a://lake/events",
@@ -95,7 +96,7 @@ def _runs_after(custom, due: dt.datetime) -> list[dict]:
     apps: list[dict] = []
     while dt.datetime.now(dt.UTC) < deadline:
         apps = custom.list_namespaced_custom_object(
-            "sparkoperator.k8s.io", "v1beta2", NS, "sparkapplications")["items"]
+            *k8s.SPARK_APPLICATIONS.coordinates[:2], NS, k8s.SPARK_APPLICATIONS.plural)["items"]
         if len(apps) >= SCHEDULES:
             break
         time.sleep(1)
@@ -107,7 +108,7 @@ def _rows(created_in: float, all_seen_in: float, cpu_idle: float | None, apps: l
     late = sorted((dt.datetime.fromisoformat(a["metadata"]["creationTimestamp"]
                                              .replace("Z", "+00:00")) - due).total_seconds()
                   for a in apps)
-    fires = {a["metadata"]["annotations"].get("smartwatch.dev/fire-time") for a in apps}
+    fires = {a["metadata"]["annotations"].get(k8s.FIRE_TIME_ANNOTATION) for a in apps}
     return [
         {"case": f"schedules created through the API ({SCHEDULES})",
          "value": round(created_in, 1), "unit": "s"},
@@ -143,8 +144,7 @@ def run() -> list[dict[str, object]]:
         stack.up(only=("kube-apiserver",))
         kubeconfig = Path(stack.status()["kubeconfig"])
         api = config.new_client_from_config(config_file=str(kubeconfig))
-        apply_crds(api, [REPO_ROOT / "manifests" / "crds" / "aggregationschedules.smartwatch.dev.yaml",
-                         *sorted(crds.glob("*.yaml"))])
+        apply_crds(api, [SCHEDULE_CRD, *sorted(crds.glob("*.yaml"))])
         client.CoreV1Api(api).create_namespace({"metadata": {"name": NS}})
         custom = client.CustomObjectsApi(api)
         with open(state / "operator.log", "w") as log:

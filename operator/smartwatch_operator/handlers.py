@@ -21,14 +21,16 @@ from typing import Any
 
 import kopf
 
+from smartwatch import k8s
+from smartwatch.k8s import RUN_NOW_ANNOTATION
 from smartwatch.periods import Window
 from smartwatch_operator import sparkapp
 from smartwatch_operator.dirty import DirtyCounter
 from smartwatch_operator.metrics import Metrics
-from smartwatch_operator.reconcile import RUN_NOW_ANNOTATION, Plan, RunObserved, parse_time, plan
+from smartwatch_operator.reconcile import Plan, RunObserved, parse_time, plan
 
-GROUP, VERSION, PLURAL = "smartwatch.dev", "v1alpha1", "aggregationschedules"
-SPARK_GROUP, SPARK_VERSION, SPARK_PLURAL = "sparkoperator.k8s.io", "v1beta2", "sparkapplications"
+GROUP, VERSION, PLURAL = k8s.SCHEDULES.coordinates
+SPARK_GROUP, SPARK_VERSION, SPARK_PLURAL = k8s.SPARK_APPLICATIONS.coordinates
 MANAGED = {"app.kubernetes.io/managed-by": sparkapp.MANAGED_BY}
 WORKER_LIMIT, POSTING_LIMIT = 50, 8
 
@@ -120,7 +122,6 @@ class KubeApi:
 
 
 #: The label spark-operator gives a SparkApplication's driver pod: the application's name.
-APP_NAME_LABEL = "sparkoperator.k8s.io/app-name"
 DRIVERS = {**MANAGED, "spark-role": "driver"}
 
 
@@ -181,13 +182,13 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
     def schedule_runs(*, body: kopf.Body, namespace: str | None,
                       **_: Any) -> dict[tuple[str | None, str], RunObserved]:
         owners = [o["name"] for o in body["metadata"].get("ownerReferences") or []
-                  if o.get("kind") == sparkapp.SCHEDULE_KIND]
+                  if o.get("kind") == k8s.SCHEDULES.kind]
         return {(namespace, owner): _observed(body) for owner in owners}
 
     @kopf.index("", "v1", "pods", labels=DRIVERS, registry=registry, id="run_causes")
     def run_causes(*, body: kopf.Body, namespace: str | None,
                    **_: Any) -> dict[tuple[str | None, str], str]:
-        app = (body["metadata"].get("labels") or {}).get(APP_NAME_LABEL)
+        app = (body["metadata"].get("labels") or {}).get(k8s.APP_NAME_LABEL)
         message = driver_message(dict(body))
         return {(namespace, app): message} if app and message else {}
 
@@ -207,7 +208,7 @@ def _configure(settings: kopf.OperatorSettings) -> None:
     # Events are posted by the handlers; kopf's own log lines are not.
     settings.posting.level = logging.CRITICAL
     settings.watching.server_timeout = 300
-    settings.persistence.finalizer = f"{GROUP}/operator"
+    settings.persistence.finalizer = k8s.FINALIZER
     # kopf opens one TLS connection per concurrent request, without a limit: bound the
     # per-object workers and the Event posters, so that 1,000 schedules created (or due)
     # at once do not mean 1,000 connections and their buffers.

@@ -19,6 +19,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from smartwatch import k8s
 from smartwatch.periods import Window, WindowError, between, containing, of_fire, one_period
 from smartwatch_operator import naming
 from smartwatch_operator.cron import Cron, fire_times, next_fire
@@ -32,7 +33,6 @@ TERMINAL = ("Succeeded", "Failed", "Replaced")
 MAX_WINDOWS = 100
 MAX_FAILURES = 10
 MAX_MISSED_COUNTED = 10_000
-RUN_NOW_ANNOTATION = "smartwatch.dev/run-now"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -269,7 +269,7 @@ def _run_now(w: _Work, run_now: str, granularity: str, zone: ZoneInfo, now: dt.d
         window = (of_fire(granularity, now, zone) if run_now.strip() == "latest"
                   else containing(granularity, dt.date.fromisoformat(run_now.strip())))
     except (ValueError, WindowError):
-        w.out.events.append(("Warning", "InvalidRunNow", f"{RUN_NOW_ANNOTATION}={run_now!r}"
+        w.out.events.append(("Warning", "InvalidRunNow", f"{k8s.RUN_NOW_ANNOTATION}={run_now!r}"
                              " is neither a date (YYYY-MM-DD) nor 'latest'"))
         return
     rec = w.records.get(("n", window.label))

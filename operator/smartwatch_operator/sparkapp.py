@@ -7,14 +7,11 @@ import copy
 from datetime import UTC, datetime
 from typing import Any
 
+from smartwatch import k8s
 from smartwatch.periods import Window, lookback_span
 from smartwatch_operator.naming import label_value, run_name
 
-API_VERSION = "sparkoperator.k8s.io/v1beta2"
-SCHEDULE_API_VERSION = "smartwatch.dev/v1alpha1"
-SCHEDULE_KIND = "AggregationSchedule"
 MANAGED_BY = "smartwatch-operator"
-PREFIX = "smartwatch.dev/"
 
 
 class SpecError(ValueError):
@@ -74,7 +71,7 @@ def build(schedule: dict[str, Any], window: Window, kind: str, attempt: int,
            {"name": "SMARTWATCH_LAKE_URI", "value": _field(spec, "lake")},
            *spark.get("env", [])]
     return {
-        "apiVersion": API_VERSION,
+        "apiVersion": k8s.SPARK_APPLICATIONS.api_version,
         "kind": "SparkApplication",
         "metadata": _metadata(meta, name, window, kind, attempt, fire_time),
         "spec": {
@@ -124,21 +121,21 @@ def pod_template(container: str, env: list[dict[str, Any]]) -> dict[str, Any]:
 def _metadata(meta: dict[str, Any], name: str, window: Window, kind: str, attempt: int,
               fire_time: datetime | None) -> dict[str, Any]:
     """The run's metadata: see build."""
-    annotations = {f"{PREFIX}window-start": window.start.isoformat(),
-                   f"{PREFIX}window-end": window.end.isoformat()}
+    annotations = {k8s.WINDOW_START_ANNOTATION: window.start.isoformat(),
+                   k8s.WINDOW_END_ANNOTATION: window.end.isoformat()}
     if fire_time is not None:
-        annotations = {f"{PREFIX}fire-time": rfc3339(fire_time), **annotations}
+        annotations = {k8s.FIRE_TIME_ANNOTATION: rfc3339(fire_time), **annotations}
     return {
         "name": name,
         "namespace": meta["namespace"],
-        "labels": {f"{PREFIX}schedule": label_value(meta["name"]),
-                   f"{PREFIX}granularity": window.granularity,
-                   f"{PREFIX}window": window.label,
-                   f"{PREFIX}kind": kind,
-                   f"{PREFIX}attempt": str(attempt),
+        "labels": {k8s.SCHEDULE_LABEL: label_value(meta["name"]),
+                   k8s.GRANULARITY_LABEL: window.granularity,
+                   k8s.WINDOW_LABEL: window.label,
+                   k8s.KIND_LABEL: kind,
+                   k8s.ATTEMPT_LABEL: str(attempt),
                    "app.kubernetes.io/managed-by": MANAGED_BY},
         "annotations": annotations,
-        "ownerReferences": [{"apiVersion": SCHEDULE_API_VERSION, "kind": SCHEDULE_KIND,
+        "ownerReferences": [{"apiVersion": k8s.SCHEDULES.api_version, "kind": k8s.SCHEDULES.kind,
                              "name": meta["name"], "uid": meta["uid"],
                              "controller": True, "blockOwnerDeletion": True}],
     }

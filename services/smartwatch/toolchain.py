@@ -18,6 +18,8 @@ import sys
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+#: The project's AggregationSchedule CRD.
+SCHEDULE_CRD = REPO_ROOT / "manifests" / "crds" / "aggregationschedules.smartwatch.dev.yaml"
 
 class ToolMissing(RuntimeError):
     """A pinned tool is not installed; the message says how to install it."""

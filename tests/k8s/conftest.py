@@ -8,16 +8,16 @@ from pathlib import Path
 
 import pytest
 
+from smartwatch import toolchain
 from smartwatch.stack import crds
 from smartwatch.stack.crds import apply_crds
-from smartwatch.toolchain import REPO_ROOT
 from tests.k8s.operator_env import cluster, operator, runner  # noqa: F401 (the operator tests' fixtures)
 
 __all__ = ["SCHEDULE_CRD", "apply_crds", "third_party_crds"]
 
 SPARK_OPERATOR_CRDS = "spark-operator-2.5.2"
 STRIMZI_CRDS = "strimzi-1.2.0"
-SCHEDULE_CRD = REPO_ROOT / "manifests" / "crds" / "aggregationschedules.smartwatch.dev.yaml"
+SCHEDULE_CRD = toolchain.SCHEDULE_CRD
 
 
 def third_party_crds(folder: str) -> Path:

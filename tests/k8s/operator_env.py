@@ -17,10 +17,11 @@ from typing import Any
 
 import pytest
 
+from smartwatch import k8s
 from smartwatch.stack.process import stop
 
-GROUP, VERSION, PLURAL = "smartwatch.dev", "v1alpha1", "aggregationschedules"
-SPARK = ("sparkoperator.k8s.io", "v1beta2")
+GROUP, VERSION, PLURAL = k8s.SCHEDULES.coordinates
+SPARK = k8s.SPARK_APPLICATIONS.coordinates[:2]
 UTC = dt.UTC
 IMAGE = "smartwatch-spark:0.1.0"
 
@@ -57,7 +58,7 @@ class Cluster:
         self.core = client.CoreV1Api(api_client)
 
     def create_schedule(self, name: str, **spec: Any) -> dict:
-        body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "AggregationSchedule",
+        body = {"apiVersion": k8s.SCHEDULES.api_version, "kind": k8s.SCHEDULES.kind,
                 "metadata": {"name": name},
                 "spec": {"granularity": "daily", "schedule": "30 2 * * *",
                          "timeZone": "Europe/Berlin", "lake": "s3a://lake/events",
@@ -168,8 +169,8 @@ def _expected_app(ns: str, uid: str, name: str, args: list[str], labels: dict[st
             "name": name, "namespace": ns,
             "labels": {"app.kubernetes.io/managed-by": "smartwatch-operator", **labels},
             "annotations": annotations,
-            "ownerReferences": [{"apiVersion": "smartwatch.dev/v1alpha1",
-                                 "kind": "AggregationSchedule", "name": "daily", "uid": uid,
+            "ownerReferences": [{"apiVersion": k8s.SCHEDULES.api_version,
+                                 "kind": k8s.SCHEDULES.kind, "name": "daily", "uid": uid,
                                  "controller": True, "blockOwnerDeletion": True}]},
         "spec": {
             "type": "Python", "pythonVersion": "3", "mode": "cluster", "image": IMAGE,

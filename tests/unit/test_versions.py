@@ -7,7 +7,7 @@ import tomllib
 import pytest
 import yaml
 
-from smartwatch.toolchain import REPO_ROOT, versions
+from smartwatch.toolchain import REPO_ROOT, SCHEDULE_CRD, versions
 
 pytestmark = pytest.mark.unit
 
@@ -57,8 +57,7 @@ def test_every_pin_is_a_plain_version() -> None:
 
 def test_schedule_crd_spark_defaults_are_the_pins() -> None:
     v = versions()
-    crd = yaml.safe_load((REPO_ROOT / "manifests" / "crds" / "aggregationschedules.smartwatch.dev.yaml")
-                         .read_text())
+    crd = yaml.safe_load(SCHEDULE_CRD.read_text())
     schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
     spark = schema["properties"]["spec"]["properties"]["spark"]["properties"]
     assert spark["image"]["default"] == v["SPARK_IMAGE"]

@@ -32,6 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from smartwatch import k8s
 from smartwatch.demo import report as rep
 from smartwatch.demo import truth
 from smartwatch.settings import Settings
@@ -49,10 +50,10 @@ ZONE_KEYS = ("time_zone", "timezone", "tz")
 SHAPES = ("canonical", "legacy-a", "legacy-b")
 BATCH = 500
 RESEND_EVERY, LATE_EVERY = 10, 13  # every 10th batch is sent twice, every 13th late
-SPARK = ("sparkoperator.k8s.io", "v1beta2", "sparkapplications")
+SPARK = k8s.SPARK_APPLICATIONS.coordinates
 #: The runner's runs at a time: a fire's three runs together, their JVM start-ups overlapping.
 RUNNER_CONCURRENCY = 3
-SCHEDULES = ("smartwatch.dev", "v1alpha1", "aggregationschedules")
+SCHEDULES = k8s.SCHEDULES.coordinates
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,8 +144,7 @@ class Demo:
         from smartwatch.stack.crds import apply_crds
 
         api = self._kube()
-        apply_crds(api, [REPO_ROOT / "manifests" / "crds" / "aggregationschedules.smartwatch.dev.yaml",
-                         toolchain.spark_application_crd()])
+        apply_crds(api, [toolchain.SCHEDULE_CRD, toolchain.spark_application_crd()])
         core = client.CoreV1Api(api)
         core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=NAMESPACE)))
         core.create_namespaced_secret(NAMESPACE, client.V1Secret(
@@ -368,7 +368,7 @@ class Demo:
                 app = failed[0]
                 raise RuntimeError(f"run {app['metadata']['name']} failed: "
                                    f"{_app_state(app).get('errorMessage', '')}")
-            done = {a["metadata"]["labels"].get("smartwatch.dev/granularity") for a in apps
+            done = {a["metadata"]["labels"].get(k8s.GRANULARITY_LABEL) for a in apps
                     if _state(a) == "COMPLETED" and _created(a) >= since}
             active = [a for a in apps if _state(a) not in ("COMPLETED",)]
             if done >= set(truth.GRANULARITIES) and not active and not self.dirty():
@@ -473,7 +473,7 @@ class Demo:
         out = []
         for s in items:
             name, spec, status = s["metadata"]["name"], s["spec"], s.get("status") or {}
-            mine = [a for a in apps if a["metadata"]["labels"].get("smartwatch.dev/schedule") == name]
+            mine = [a for a in apps if a["metadata"]["labels"].get(k8s.SCHEDULE_LABEL) == name]
             conditions = "; ".join(
                 f"{c['type']}" + (f": {c.get('message')}" if c.get("message") else "")
                 for c in status.get("conditions") or [] if c.get("status") == "True")
@@ -576,7 +576,7 @@ def _run_row(app: dict[str, Any]) -> rep.RunRow:
     if state in ("FAILED", "SUBMISSION_FAILED"):
         detail = _app_state(app).get("errorMessage", "")
     status = app.get("status") or {}
-    return rep.RunRow(app["metadata"]["name"], f"{labels.get('smartwatch.dev/granularity', '')} "
+    return rep.RunRow(app["metadata"]["name"], f"{labels.get(k8s.GRANULARITY_LABEL, '')} "
                       "aggregation", detail or " ".join(args[2:4]), state or "PENDING",
                       _time(status.get("lastSubmissionAttemptTime")),
                       _time(status.get("terminationTime")))

@@ -38,9 +38,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from smartwatch import k8s
 from smartwatch.toolchain import REPO_ROOT
 
-GROUP, VERSION, PLURAL = "sparkoperator.k8s.io", "v1beta2", "sparkapplications"
+GROUP, VERSION, PLURAL = k8s.SPARK_APPLICATIONS.coordinates
 #: The project's folder in its images: a main file under it runs from the checkout.
 IMAGE_ROOT = "/opt/smartwatch"
 DRIVER_CONTAINER = "spark-kubernetes-driver"

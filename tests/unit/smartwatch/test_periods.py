@@ -28,7 +28,7 @@ from smartwatch.periods import (
     one_period,
     parse_label,
 )
-from smartwatch.toolchain import REPO_ROOT
+from smartwatch.toolchain import REPO_ROOT, SCHEDULE_CRD
 
 pytestmark = pytest.mark.unit
 D = date
@@ -306,8 +306,7 @@ def test_the_migrations_make_the_tables_of_the_domain() -> None:
 
 
 def test_the_crd_offers_the_granularities() -> None:
-    crd = yaml.safe_load((ROOT / "manifests/crds/aggregationschedules.smartwatch.dev.yaml")
-                         .read_text())
+    crd = yaml.safe_load(SCHEDULE_CRD.read_text())
     for version in crd["spec"]["versions"]:
         spec = version["schema"]["openAPIV3Schema"]["properties"]["spec"]
         assert spec["properties"]["granularity"]["enum"] == list(GRANULARITIES)
