@@ -14,7 +14,15 @@ from pyspark.sql import Column
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from smartwatch.events import CanonicalEvent, EventIn, SleepState, TimeSource
+from smartwatch.events import (
+    MAX_HEART_RATE,
+    MAX_ID_LENGTH,
+    MAX_STEPS_PER_READING,
+    MIN_HEART_RATE,
+    CanonicalEvent,
+    SleepState,
+    TimeSource,
+)
 
 # Where a copy of an event was received, in the order that picks the copy that counts: the
 # first received, then the lowest Kafka position. Unique per Kafka record.
@@ -60,28 +68,18 @@ def wire_schema() -> T.StructType:
     return T.StructType([*fields, T.StructField("_corrupt_record", T.StringType(), True)])
 
 
-def _bounds(field: str) -> tuple[float, float]:
-    """The model's inclusive bounds of a numeric field (ge and le, both required here)."""
-    low = high = None
-    for m in EventIn.model_fields[field].metadata:
-        low = getattr(m, "ge", low)
-        high = getattr(m, "le", high)
-    if low is None or high is None:
-        raise TypeError(f"the event model gives {field} no lower and upper bound")
-    return low, high
-
-
 def problems(ev: Column, raw: Column, max_bytes: int, times: dict[str, Column]) -> Column:
     """Why a parsed record is not a canonical event (null when it is), as one text: the rules
     of the model, checked on the Spark side for what reaches Kafka from anywhere. `times`
     holds the timestamp fields as read by try_to_timestamp, read once by the caller."""
-    hr_low, hr_high = _bounds("heart_rate_bpm")
-    steps_low, steps_high = _bounds("steps")
+    hr_low, hr_high = MIN_HEART_RATE, MAX_HEART_RATE
+    steps_low, steps_high = 0, MAX_STEPS_PER_READING
     checks: list[tuple[Column, str]] = [
         (ev["schema_version"].isNull() | (ev["schema_version"] != 1),
          "unknown schema_version (expected 1)"),
         (ev["event_id"].isNull() | (F.length(ev["event_id"]) == 0), "event_id is missing"),
-        (F.length(ev["event_id"]) > 128, "event_id is longer than 128 characters"),
+        (F.length(ev["event_id"]) > MAX_ID_LENGTH,
+         f"event_id is longer than {MAX_ID_LENGTH} characters"),
         (ev["device_id"].isNull() | (F.length(ev["device_id"]) == 0), "device_id is missing"),
         (ev["measured_at"].isNull(), "measured_at is missing"),
         (times["measured_at"].isNull() & ev["measured_at"].isNotNull(),

@@ -7,7 +7,9 @@ from smartwatch.events import (
     ASLEEP_STATES,
     LEGACY_A,
     LEGACY_B,
+    MAX_HEART_RATE,
     MAX_STEPS_PER_READING,
+    MIN_HEART_RATE,
     SCHEMA_VERSION,
     SLEEP_BOOLEANS,
     SLEEP_SPELLINGS,
@@ -63,7 +65,7 @@ def _accepted() -> list[str]:
         "",
         "- Unknown fields are ignored. Numbers must be JSON numbers: `\"72\"` is a wrong type. "
         "`device_id` may be a string or an integer (read as its decimal string).",
-        "- At least one of `heart_rate_bpm` (20..250), `steps` (whole, 0.."
+        f"- At least one of `heart_rate_bpm` ({MIN_HEART_RATE}..{MAX_HEART_RATE}), `steps` (whole, 0.."
         f"{MAX_STEPS_PER_READING:,} since the previous reading) and `sleep_state` is needed.",
         "- `measured_at`: RFC 3339 with an offset or `Z`; epoch seconds (a JSON number); or a "
         "naive local time (`2026-07-01T23:30:00`, `2026-07-01 23:30:00.250`), read in the "

@@ -45,6 +45,10 @@ UTC = dt.UTC
 # Steps are counted since the previous reading; one reading may not claim more than this
 # (about 100 minutes of running). Larger counts are a device fault, not a walk.
 MAX_STEPS_PER_READING = 30_000
+#: The longest device_id and event_id, in characters.
+MAX_ID_LENGTH = 128
+#: The heart rates a reading may carry, beats per minute, inclusive.
+MIN_HEART_RATE, MAX_HEART_RATE = 20, 250
 
 
 class SleepState(StrEnum):
@@ -115,10 +119,12 @@ class EventIn(BaseModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
     schema_version: Literal[1] = 1
-    event_id: StrictStr | None = Field(None, min_length=1, max_length=128)
-    device_id: StrictStr = Field(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")
+    event_id: StrictStr | None = Field(None, min_length=1, max_length=MAX_ID_LENGTH)
+    device_id: StrictStr = Field(min_length=1, max_length=MAX_ID_LENGTH, pattern=r"^[\x21-\x7e]+$")
     measured_at: StrictStr | StrictInt | StrictFloat
-    heart_rate_bpm: StrictInt | StrictFloat | None = Field(None, ge=20, le=250, allow_inf_nan=False)
+    heart_rate_bpm: StrictInt | StrictFloat | None = Field(None, ge=MIN_HEART_RATE,
+                                                               le=MAX_HEART_RATE,
+                                                               allow_inf_nan=False)
     steps: StrictInt | None = Field(None, ge=0, le=MAX_STEPS_PER_READING)
     sleep_state: SleepState | None = None
 
@@ -184,7 +190,8 @@ class CanonicalEvent(BaseModel):
                                       "when the client sent none (a resend gets the same id).")
     device_id: str = Field(description="The watch that took the reading.")
     measured_at: AwareDatetime = Field(description="Instant of the reading, UTC.")
-    heart_rate_bpm: float | None = Field(None, description="Heart rate, beats per minute, 20..250.")
+    heart_rate_bpm: float | None = Field(None, description="Heart rate, beats per minute, "
+                                                    f"{MIN_HEART_RATE}..{MAX_HEART_RATE}.")
     steps: int | None = Field(None, description="Steps since the previous reading, >= 0.")
     sleep_state: SleepState | None = Field(None, description="awake, light, deep, rem, asleep "
                                                               "or unknown.")
@@ -349,11 +356,11 @@ def plain_fields(value: dict[str, Any]) -> Fields | None:
     if type(version) is not int or version != 1:
         return None
     device = get("device_id")
-    if (type(device) is not str or not 0 < len(device) <= 128 or not device.isascii()
+    if (type(device) is not str or not 0 < len(device) <= MAX_ID_LENGTH or not device.isascii()
             or not device.isprintable() or " " in device):
         return None
     event_id = get("event_id")
-    if event_id is not None and (type(event_id) is not str or not 0 < len(event_id) <= 128
+    if event_id is not None and (type(event_id) is not str or not 0 < len(event_id) <= MAX_ID_LENGTH
                                  or len(event_id.strip()) != len(event_id)):
         return None
     measured_at: Any = get("measured_at")
@@ -368,7 +375,7 @@ def plain_fields(value: dict[str, Any]) -> Fields | None:
         return None
     hr = get("heart_rate_bpm")
     if hr is not None and ((type(hr) is not int and type(hr) is not float)
-                           or not 20 <= hr <= 250):
+                           or not MIN_HEART_RATE <= hr <= MAX_HEART_RATE):
         return None
     steps = get("steps")
     if steps is not None and (type(steps) is not int or not 0 <= steps <= MAX_STEPS_PER_READING):
