@@ -1,5 +1,6 @@
-"""Entrypoints of the Spark jobs: `smartwatch land` locally, the same functions under
-spark-submit in the SparkApplications."""
+"""What the Spark jobs run, once their command line is parsed (`commands`, which declares
+each job's arguments and the settings it needs): the same functions under spark-submit in a
+pod and through the `smartwatch` CLI on a developer's machine."""
 
 from __future__ import annotations
 
@@ -10,14 +11,11 @@ from smartwatch.db import migrate
 from smartwatch.settings import Settings
 
 
-def _missing(command: str, settings: Settings, names: tuple[str, ...]) -> int:
-    """2, with one line naming the SMARTWATCH_* settings of `names` that are not set; else 0."""
-    missing = [name for name in names if not getattr(settings, name)]
-    if missing:
-        print(f"smartwatch {command}: missing settings: "
-              f"{', '.join('SMARTWATCH_' + m.upper() for m in missing)}", file=sys.stderr)
-        return 2
-    return 0
+def _missing(job: str, settings: Settings) -> int:
+    """2, with one line naming the settings the job needs and lacks (commands.JOBS); else 0."""
+    from smartwatch_jobs.commands import JOBS, missing
+
+    return missing(JOBS[job], settings)
 
 
 def _postgres_ready(command: str, dsn: str) -> int:
@@ -37,8 +35,7 @@ def land(settings: Settings, *, available_now: bool) -> int:
     from smartwatch_jobs import landing
     from smartwatch_jobs.spark import quiet, session
 
-    refused = _missing("land", settings, ("kafka_bootstrap", "postgres_dsn", "lake_uri",
-                                          "quarantine_uri", "checkpoint_uri"))
+    refused = _missing("land", settings)
     if refused:
         return refused
     assert settings.postgres_dsn and settings.kafka_bootstrap
@@ -71,6 +68,8 @@ def compact(settings: Settings, start, end, target_mib: int) -> int:
 
     if start > end:
         print(f"smartwatch compact: --from {start} is after --to {end}", file=sys.stderr)
+        return 2
+    if _missing("compact", settings):
         return 2
     try:
         compaction.local_path(str(settings.lake_uri))
@@ -152,10 +151,9 @@ def _refused(settings: Settings, run_name: str | None) -> int:
 
     from smartwatch_jobs import aggregate as agg
 
-    if not settings.postgres_dsn or not settings.lake_uri:
-        print("smartwatch aggregate: SMARTWATCH_POSTGRES_DSN and SMARTWATCH_LAKE_URI are needed",
-              file=sys.stderr)
+    if _missing("aggregate", settings):
         return 2
+    assert settings.postgres_dsn
     if _postgres_ready("aggregate", settings.postgres_dsn):
         return 1
     if run_name is not None:  # dirty runs check their windows' names
@@ -184,7 +182,7 @@ def audit(settings: Settings, first, last, *, as_json: bool = False) -> int:
     from smartwatch_jobs import audit as auditing
     from smartwatch_jobs.lakeroot import LakeError
 
-    refused = _missing("audit", settings, ("postgres_dsn", "lake_uri", "kafka_bootstrap"))
+    refused = _missing("audit", settings)
     if refused:
         return refused
     assert settings.postgres_dsn and settings.kafka_bootstrap

@@ -1,6 +1,6 @@
 """The file spark-submit runs in the Spark image (the SparkApplications' mainApplicationFile,
-`local:///opt/smartwatch/jobs/smartwatch_jobs/submit.py`): its arguments are those of the
-`smartwatch` command, e.g.
+`local:///opt/smartwatch/jobs/smartwatch_jobs/submit.py`): its arguments are a job's command
+line (`smartwatch_jobs.commands`, the same as the `smartwatch` CLI's), e.g.
 
     spark-submit local:///opt/smartwatch/jobs/smartwatch_jobs/submit.py \\
         aggregate --granularity daily --from 2026-01-01 --to 2026-01-31 --run-name NAME
@@ -8,11 +8,10 @@
 and it exits with that command's code. When it fails, its error line (the last line it wrote
 to stderr that names the command, else the exception) is the container's termination message
 (`/dev/termination-log`, where Kubernetes looks by default), which the operator reports as
-the failed run's reason. Settings come from the environment
-(SMARTWATCH_POSTGRES_DSN, SMARTWATCH_LAKE_URI, ...); with all of them given, the local stack
-is never consulted. Under spark-submit, master and jars are spark-submit's
-(smartwatch_jobs.spark.session). The CLI imports a command's dependencies only when that
-command runs, so this driver loads the jobs and pyspark, never kopf or httpx.
+the failed run's reason. Settings come from the environment alone (SMARTWATCH_POSTGRES_DSN,
+SMARTWATCH_LAKE_URI, ...): a job refuses to start, naming each one it needs and lacks. Under
+spark-submit, master and jars are spark-submit's (smartwatch_jobs.spark.session). It loads
+the jobs and pyspark, never the `smartwatch` CLI, the local stack, kopf or httpx.
 """
 
 from __future__ import annotations
@@ -71,12 +70,12 @@ def terminate(message: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     _paths()
-    from smartwatch.cli import main as smartwatch
+    from smartwatch_jobs.commands import main as job
 
     stderr = sys.stderr
     remembered = sys.stderr = _Remembering(stderr)
     try:
-        code = smartwatch(sys.argv[1:] if argv is None else argv)
+        code = job(sys.argv[1:] if argv is None else argv)
     except SystemExit as exc:  # argparse's usage errors
         if exc.code not in (0, None):
             terminate(remembered.last or f"exit code {exc.code}")

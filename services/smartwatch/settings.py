@@ -168,3 +168,16 @@ class Settings(BaseSettings):
 @functools.cache
 def get_settings() -> Settings:
     return Settings()
+
+
+def invalid_settings(exc: Exception) -> str:
+    """A settings validation error (pydantic's ValidationError) as one line naming each bad
+    SMARTWATCH_* variable."""
+    parts = []
+    for error in exc.errors():  # type: ignore[attr-defined]
+        name = "SMARTWATCH_" + "_".join(str(p) for p in error["loc"]).upper() if error["loc"] else ""
+        shown = repr(error["input"])[:80] if error["loc"] else ""
+        parts.append(f"{name} {error['msg'][0].lower()}{error['msg'][1:]}"
+                     + (f" (got {shown})" if shown else "") if name
+                     else error["msg"].removeprefix("Value error, "))
+    return "invalid settings: " + "; ".join(parts)

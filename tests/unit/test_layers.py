@@ -11,6 +11,7 @@ command that needs it.
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -92,3 +93,19 @@ def test_what_a_pod_runs_loads_no_dev_tooling() -> None:
             "print(sorted(m for m in sys.modules if m.startswith(dev)))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_the_jobs_import_nothing_of_the_cli() -> None:
+    """A Spark driver starts from its own entry point (smartwatch_jobs.commands): no module of
+    the jobs names the `smartwatch` CLI, and the driver's run of a job loads none of it."""
+    jobs = {m: p for m, p in runtime_modules().items() if m.startswith("smartwatch_jobs")}
+    assert "smartwatch_jobs.submit" in jobs
+    bad = {m: sorted(n for n in imported(p) if n.startswith(ENTRY)) for m, p in jobs.items()}
+    assert {m: names for m, names in bad.items() if names} == {}
+    code = ("import sys\n"
+            "from smartwatch_jobs import submit\n"
+            "assert submit.main(['audit', '--from', '2026-01-02', '--to', '2026-01-01']) == 2\n"
+            "print(sorted(m for m in sys.modules if m.startswith(('smartwatch.cli', 'pyspark'))))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "SMARTWATCH_POSTGRES_DSN": "", "SMARTWATCH_LAKE_URI": ""})
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr

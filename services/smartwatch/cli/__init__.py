@@ -2,11 +2,12 @@
 
 Each group module has `register(sub)`, which adds its sub-parser (its sub-commands, their
 options and an example each) and sets its handlers. Building the parser imports no group's
-dependencies: kopf, httpx, uvicorn, pyspark, the jobs, the operator, the simulator and the
-local stack are imported inside the handler that needs them, so `smartwatch land --help`, and
-the Spark driver (jobs/smartwatch_jobs/submit.py calls `main`), load none of them. Options
-shared by several commands are declared once, in `options`. Filling settings from the local
-stack is `local`'s business alone.
+dependencies: kopf, httpx, uvicorn, pyspark, the jobs' code, the operator, the simulator and
+the local stack are imported inside the handler that needs them, so `smartwatch land --help`
+loads none of them. The Spark jobs' commands are declared in `smartwatch_jobs.commands`
+(their arguments and needed settings), which the Spark driver (submit.py) parses with, without
+this package; `jobs` registers them here. Options shared by several commands are declared
+once, in `options`. Filling settings from the local stack is `local`'s business alone.
 
 argparse rather than click or typer: it adds no dependency (the Spark image and the pods carry
 the CLI too), and lazy imports are plain with it, since a handler is just a function called
@@ -20,15 +21,12 @@ import sys
 from collections.abc import Sequence
 
 from smartwatch.cli import (
-    aggregate,
     api,
-    audit,
     cluster,
-    compact,
     db,
     demo,
     events,
-    land,
+    jobs,
     operator_cmd,
     query,
     registry,
@@ -39,7 +37,7 @@ from smartwatch.cli import (
 from smartwatch.cli.options import Formatter, epilog
 
 #: In the order `smartwatch --help` lists them.
-GROUPS = (demo, stack, cluster, api, db, registry, land, aggregate, compact, audit, query,
+GROUPS = (demo, stack, cluster, api, db, registry, jobs, query,
           operator_cmd, spark_runner, events, simulate)
 
 DESCRIPTION = """\
@@ -73,26 +71,16 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def setting_errors(exc: Exception) -> str:
-    """A settings validation error as one line naming each bad SMARTWATCH_* variable."""
-    parts = []
-    for error in exc.errors():  # type: ignore[attr-defined]
-        name = "SMARTWATCH_" + "_".join(str(p) for p in error["loc"]).upper() if error["loc"] else ""
-        shown = repr(error["input"])[:80] if error["loc"] else ""
-        parts.append(f"{name} {error['msg'][0].lower()}{error['msg'][1:]}"
-                     + (f" (got {shown})" if shown else "") if name
-                     else error["msg"].removeprefix("Value error, "))
-    return "invalid settings: " + "; ".join(parts)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     from pydantic import ValidationError
+
+    from smartwatch.settings import invalid_settings
 
     args = parse(argv)
     try:
         return int(args.func(args))
     except ValidationError as exc:  # the environment's settings (Settings) do not validate
-        print(f"smartwatch: {setting_errors(exc)}", file=sys.stderr)
+        print(f"smartwatch: {invalid_settings(exc)}", file=sys.stderr)
         return 2
     except (RuntimeError, TimeoutError) as exc:
         from smartwatch.toolchain import ToolMissing  # a set-up tool is missing: exit 2

@@ -6,8 +6,7 @@ import datetime as dt
 
 import pytest
 
-from smartwatch.cli import parse
-from smartwatch.cli.audit import dates
+from smartwatch_jobs.commands import audit_dates, parser
 
 pytestmark = pytest.mark.unit
 
@@ -26,4 +25,4 @@ TODAY = dt.date(2026, 12, 7)
     (["--last-days", "3", "--to", "2026-03-01"], "give --last-days, or --from and --to, not both"),
 ])
 def test_the_range(argv: list[str], want) -> None:
-    assert dates(parse(["audit", *argv]), TODAY) == want
+    assert audit_dates(parser().parse_args(["audit", *argv]), TODAY) == want

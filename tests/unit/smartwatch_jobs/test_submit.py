@@ -45,12 +45,12 @@ def test_an_exit_0_and_a_host_without_the_file_leave_nothing(
 
 
 def test_an_exception_leaves_its_type_and_text(log: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import smartwatch.cli
+    from smartwatch_jobs import commands
 
     def boom(argv: list[str]) -> int:
         raise RuntimeError("the lake is gone")
 
-    monkeypatch.setattr(smartwatch.cli, "main", boom)
+    monkeypatch.setattr(commands, "main", boom)
     with pytest.raises(RuntimeError):
         submit.main(["aggregate"])
     assert log.read_text() == "RuntimeError: the lake is gone"

@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 
 from smartwatch.cli import local, main
-from smartwatch.cli.aggregate import NEEDS as AGGREGATE
 from smartwatch.cli.api import NEEDS as API
-from smartwatch.cli.land import NEEDS as LAND
 from smartwatch.settings import Settings, get_settings
+from smartwatch_jobs.commands import AGGREGATE as AGGREGATE_JOB
+from smartwatch_jobs.commands import LAND as LAND_JOB
+
+LAND, AGGREGATE = LAND_JOB.needs, AGGREGATE_JOB.needs
 
 pytestmark = pytest.mark.unit
 
