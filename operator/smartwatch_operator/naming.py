@@ -4,11 +4,22 @@ from __future__ import annotations
 
 import hashlib
 import re
+from enum import StrEnum
 
 from smartwatch.periods import Window
 
 MAX_NAME = 63
-KINDS = {"s": "scheduled", "b": "backfill", "n": "run now"}
+
+
+class RunKind(StrEnum):
+    """Why a run exists; its value is the letter in the run's name and status records."""
+
+    SCHEDULED = "s"
+    BACKFILL = "b"
+    RUN_NOW = "n"
+
+
+KINDS = {RunKind.SCHEDULED: "scheduled", RunKind.BACKFILL: "backfill", RunKind.RUN_NOW: "run now"}
 _HASH_CHARS = 8
 
 

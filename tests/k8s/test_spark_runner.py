@@ -102,11 +102,11 @@ def test_what_cannot_start_is_a_submission_failure_naming_why(runner: Path, clus
 def test_the_images_submit_py_runs_from_the_checkout_one_run_at_a_time(
         runner: Path, cluster: Cluster, tmp_path: Path) -> None:
     submit = "local:///opt/smartwatch/jobs/smartwatch_jobs/submit.py"
-    _create(cluster, "first", submit, ["events", "schema"], [])
-    _create(cluster, "second", submit, ["events", "schema"], [])
+    _create(cluster, "first", submit, ["aggregate", "--help"], [])
+    _create(cluster, "second", submit, ["aggregate", "--help"], [])
     first, second = _finished(cluster, "first"), _finished(cluster, "second")
     assert first["applicationState"]["state"] == second["applicationState"]["state"] == "COMPLETED"
     log = (runner / "spark-runner" / f"{cluster.ns}.first.log").read_text()
-    assert '"$schema"' in log or '"properties"' in log  # the event schema, as JSON
+    assert "usage: smartwatch aggregate" in log and "--granularity" in log  # the job's help
     # One at a time (the default): the second started once the first had ended.
     assert _time(second["lastSubmissionAttemptTime"]) >= _time(first["terminationTime"])
