@@ -23,10 +23,10 @@ from pathlib import Path
 import duckdb
 import psycopg2
 
-from smartwatch import toolchain
 from smartwatch.settings import Settings
-from smartwatch.stack import Stack
-from smartwatch.toolchain import REPO_ROOT
+from smartwatch_dev import toolchain
+from smartwatch_dev.stack import Stack
+from smartwatch_dev.toolchain import REPO_ROOT
 
 EVENTS = int(os.environ.get("BENCH_AGG_EVENTS", 20_000_000))
 DEVICES = 2000

@@ -24,9 +24,9 @@ import httpx
 
 from smartwatch.events import to_canonical
 from smartwatch.settings import Settings
-from smartwatch.stack import Stack
-from smartwatch.stack.process import free_port, port_open, stop, wait_until
-from smartwatch.toolchain import REPO_ROOT
+from smartwatch_dev.stack import Stack
+from smartwatch_dev.stack.process import free_port, port_open, stop, wait_until
+from smartwatch_dev.toolchain import REPO_ROOT
 
 HERE = Path(__file__).resolve().parent
 DEVICES = 40

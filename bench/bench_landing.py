@@ -29,10 +29,10 @@ from pathlib import Path
 
 import duckdb
 
-from smartwatch import toolchain
 from smartwatch.settings import Settings
-from smartwatch.stack import Stack
-from smartwatch.toolchain import REPO_ROOT
+from smartwatch_dev import toolchain
+from smartwatch_dev.stack import Stack
+from smartwatch_dev.toolchain import REPO_ROOT
 
 BACKLOG = 1_000_000
 RATE = 5_000

@@ -20,10 +20,10 @@ from zoneinfo import ZoneInfo
 
 from smartwatch import k8s
 from smartwatch.settings import Settings
-from smartwatch.stack import Stack
-from smartwatch.stack.crds import apply_crds, third_party_crd_candidates, third_party_crds
-from smartwatch.stack.process import stop
-from smartwatch.toolchain import REPO_ROOT, SCHEDULE_CRD
+from smartwatch_dev.stack import Stack
+from smartwatch_dev.stack.crds import apply_crds, third_party_crd_candidates, third_party_crds
+from smartwatch_dev.stack.process import stop
+from smartwatch_dev.toolchain import REPO_ROOT, SCHEDULE_CRD
 
 SCHEDULES = int(os.environ.get("BENCH_OPERATOR_SCHEDULES", "1000"))
 ZONES = ("UTC", "Europe/Berlin", "America/New_York", "Asia/Tokyo")

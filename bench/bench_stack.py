@@ -7,8 +7,8 @@ import time
 import uuid
 
 from smartwatch.settings import Settings
-from smartwatch.stack import COMPONENTS, Stack
-from smartwatch.toolchain import REPO_ROOT
+from smartwatch_dev.stack import COMPONENTS, Stack
+from smartwatch_dev.toolchain import REPO_ROOT
 
 
 def run() -> list[dict[str, object]]:

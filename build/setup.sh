@@ -3,7 +3,7 @@
 # pinned version (versions.env). Everything goes into one cache folder outside the checkout,
 # keyed by version, so fresh clones and CI reuse it: SMARTWATCH_CACHE (default:
 # ${XDG_CACHE_HOME:-~/.cache}/smartwatch). Where each piece lives in it, and what is pruned, is
-# said once, in services/smartwatch/toolchain.py.
+# said once, in services/smartwatch_dev/toolchain.py.
 # Prints one line per step. Safe to run again: a second run downloads and builds nothing.
 # A failing step names itself and prints the last lines of its log; any other failing command
 # names its line.
@@ -25,7 +25,7 @@ export_lines() {
 }
 # The cache's layout, from the one module that describes it (standard library only, so the
 # interpreter that bootstraps uv can run it).
-layout=$(PYTHONPATH="$root/services" python3 -m smartwatch.toolchain layout)
+layout=$(PYTHONPATH="$root/services" python3 -m smartwatch_dev.toolchain layout)
 export_lines "$layout"
 export UV_PYTHON_DOWNLOADS=never
 mkdir -p "$SMARTWATCH_CACHE"
@@ -181,13 +181,13 @@ spark_jars() {
 step spark-jars test -f "$SPARK_JARS_DIR/.complete" -- spark_jars
 
 # --- The ahead-of-time cache local Spark jobs start from (Java 25 or newer; see
-# jobs/smartwatch_jobs/aot.py), keyed by Spark version and Java build ---------------------------
-aot_file=$("$venv/bin/python" -c 'from smartwatch import toolchain as t; print(t.spark_aot_cache(t.spark_java_home()) or "")')
+# services/smartwatch_dev/aot.py), keyed by Spark version and Java build ---------------------------
+aot_file=$("$venv/bin/python" -c 'from smartwatch_dev import toolchain as t; print(t.spark_aot_cache(t.spark_java_home()) or "")')
 if [ -n "$aot_file" ]; then
   # The training run gets its Java and jars as settings, as the local CLI hands them to jobs.
-  spark_env=$("$venv/bin/python" -c 'from smartwatch import toolchain as t; print(t.spark_settings_env())')
+  spark_env=$("$venv/bin/python" -c 'from smartwatch_dev import toolchain as t; print(t.spark_settings_env())')
   export_lines "$spark_env"
-  step spark-aot test -f "$aot_file" -- "$venv/bin/python" -m smartwatch_jobs.aot "$aot_file"
+  step spark-aot test -f "$aot_file" -- "$venv/bin/python" -m smartwatch_dev.aot "$aot_file"
 else
   printf 'setup: %-16s skipped (no Java 25 or newer for Spark)\n' spark-aot
 fi
@@ -208,7 +208,7 @@ step shellcheck prints "^version: " "$venv/bin/shellcheck" --version -- fail "sh
 # --- kind: a Docker engine and the node image with every image its cluster runs ---------------
 # Built only where the kind tier uses the local node image: no Docker engine answers (or
 # SMARTWATCH_KIND_NODE_IMAGE=local). Where one answers, the tier uses the public KIND_NODE_IMAGE.
-kind_mode=$("$venv/bin/python" -c 'from smartwatch.stack.cluster import wants_local_images as w; print("local" if w() else "public")')
+kind_mode=$("$venv/bin/python" -c 'from smartwatch_dev.stack.cluster import wants_local_images as w; print("local" if w() else "public")')
 if [ "$kind_mode" = local ]; then
   if [ "$(id -u)" != 0 ] && ! command -v dockerd >/dev/null; then
     printf 'setup: %-16s skipped (no Docker engine answers, and a private one needs root: the kind tier is skipped)\n' kind-images
@@ -235,15 +235,15 @@ if [ "$kind_mode" = local ]; then
     # skaffold, the dev loop on kind (skaffold.yaml's kind profile).
     step skaffold     prints "^v$SKAFFOLD_VERSION\$" "$SKAFFOLD_DIR/skaffold" version -- build/go-tools.sh skaffold "$SKAFFOLD_DIR"
     step kind-images  files "$KIND_IMAGES_DIR/node.tar" "$KIND_IMAGES_DIR/debian-base.tar" -- \
-      "$venv/bin/python" -m smartwatch.stack.engine run --remove --root "$SMARTWATCH_CACHE/build/docker" -- build/kind/images.sh "$KIND_IMAGES_DIR"
+      "$venv/bin/python" -m smartwatch_dev.stack.engine run --remove --root "$SMARTWATCH_CACHE/build/docker" -- build/kind/images.sh "$KIND_IMAGES_DIR"
   fi
 else
   printf 'setup: %-16s skipped (a Docker engine answers: the kind tier uses %s)\n' kind-images "$KIND_NODE_IMAGE"
 fi
 
 # Builds of other pins (kind images, Python environments): the newest other one is kept, older
-# ones go (smartwatch.toolchain.prune).
-pruned=$("$venv/bin/python" -m smartwatch.toolchain prune)
+# ones go (smartwatch_dev.toolchain.prune).
+pruned=$("$venv/bin/python" -m smartwatch_dev.toolchain prune)
 [ -z "$pruned" ] || printf 'setup: pruned      %s\n' "$pruned"
 
 if [ "$built" = 0 ]; then

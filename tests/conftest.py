@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from smartwatch import toolchain
 from smartwatch.settings import Settings
-from smartwatch.stack import Stack
+from smartwatch_dev import toolchain
+from smartwatch_dev.stack import Stack
 from tests.figures import FIGURES
 
 TIERS = ("unit", "integration", "k8s", "kind")
@@ -49,7 +49,7 @@ def _k8s_missing() -> str | None:
 
 
 def _kind_missing() -> str | None:
-    from smartwatch.stack.cluster import missing
+    from smartwatch_dev.stack.cluster import missing
 
     return missing()
 

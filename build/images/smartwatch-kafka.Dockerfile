@@ -4,7 +4,7 @@
 # lists its settings); `smartwatch-kafka ready` is the readiness check.
 #
 # The build context is made by the dev tooling (`smartwatch cluster images`,
-# services/smartwatch/stack/images.py): this folder's kafka/ files plus jars/, the broker's jars
+# services/smartwatch_dev/stack/images.py): this folder's kafka/ files plus jars/, the broker's jars
 # resolved from Maven Central (org.apache.kafka:kafka_2.13 and kafka-tools at KAFKA_VERSION).
 # BASE: a Debian base of the release DEBIAN_SUITE names (where no image can be pulled, the one
 # make setup builds by debootstrap). No BuildKit-only syntax.

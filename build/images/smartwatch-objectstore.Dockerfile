@@ -3,7 +3,7 @@
 # from the Go module proxy; curl signs the bucket Job's requests. Entrypoint
 # `smartwatch-objectstore` (build/images/objectstore/smartwatch-objectstore lists its settings).
 #
-# The build context is made by the dev tooling (services/smartwatch/stack/images.py): this
+# The build context is made by the dev tooling (services/smartwatch_dev/stack/images.py): this
 # folder's objectstore/ files plus the `weed` program. BASE: a Debian base of DEBIAN_SUITE's
 # release. No BuildKit-only syntax.
 

@@ -4,7 +4,7 @@
 # image serves the chart; build/images/postgres/smartwatch-postgres lists them.
 #
 # The build context is this folder's postgres/ files (the dev tooling,
-# services/smartwatch/stack/images.py, makes it). BASE: a Debian base of DEBIAN_SUITE's release.
+# services/smartwatch_dev/stack/images.py, makes it). BASE: a Debian base of DEBIAN_SUITE's release.
 # No BuildKit-only syntax.
 
 ARG BASE=debian:bookworm-slim

@@ -3,7 +3,7 @@
 # whose spark-submit it runs (SPARK_HOME). Users install spark-operator with its official chart
 # (docs/deploy.md); this image exists because no image can be pulled where the tests run.
 #
-# The build context is made by the dev tooling (services/smartwatch/stack/images.py): the
+# The build context is made by the dev tooling (services/smartwatch_dev/stack/images.py): the
 # `spark-operator` program. BASE: the smartwatch-spark image. No BuildKit-only syntax.
 
 ARG BASE=smartwatch-spark:0.1.0

@@ -11,7 +11,7 @@
 #   - the entrypoint of the driver and executor pods Spark on Kubernetes starts
 #     (build/images/spark/smartwatch-spark-entrypoint).
 #
-# The build context is made by the dev tooling (services/smartwatch/stack/images.py): the
+# The build context is made by the dev tooling (services/smartwatch_dev/stack/images.py): the
 # project's lock and sources, this folder's spark/ files, and jars/, resolved from Maven
 # Central. BASE: a Debian base of DEBIAN_SUITE's release (where no image can be pulled, the one
 # make setup builds by debootstrap); BUILD_BASE: the build stage's base (BASE unless the

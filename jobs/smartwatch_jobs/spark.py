@@ -66,7 +66,7 @@ def session(app_name: str, settings: Settings, shuffle_partitions: int, *,
                "-Xlog:all=warning:stderr"]
     if LOG_CONFIG.exists():
         options.append(f"-Dlog4j2.configurationFile={LOG_CONFIG.as_uri()}")
-    # The ahead-of-time cache (smartwatch_jobs.aot): written by its training run, used by
+    # The ahead-of-time cache (smartwatch_dev.aot): written by its training run, used by
     # every other local run when `make setup` built it for this Java.
     aot = settings.spark_aot_cache
     if aot_output is not None:

@@ -20,8 +20,8 @@ import psycopg2
 import pytest
 
 from smartwatch.settings import Settings
-from smartwatch.stack import Stack
-from smartwatch.toolchain import REPO_ROOT
+from smartwatch_dev.stack import Stack
+from smartwatch_dev.toolchain import REPO_ROOT
 from tests.figures import record
 from tests.kafka_reader import TopicReader
 

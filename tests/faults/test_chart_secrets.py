@@ -13,7 +13,7 @@ import re
 import pytest
 import yaml
 
-from smartwatch.toolchain import REPO_ROOT
+from smartwatch_dev.toolchain import REPO_ROOT
 from tests.k8s.chart import CASES, render
 
 pytestmark = pytest.mark.k8s

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from smartwatch.stack.process import stop
+from smartwatch_dev.stack.process import stop
 from tests.k8s.operator_env import Cluster, wait_for
 
 pytestmark = [pytest.mark.k8s, pytest.mark.timeout(600)]

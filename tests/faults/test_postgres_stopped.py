@@ -19,7 +19,7 @@ import pytest
 
 from smartwatch.periods import align
 from smartwatch.registry import Registry
-from smartwatch.stack.process import stop
+from smartwatch_dev.stack.process import stop
 from tests.figures import record
 from tests.integration.api.helpers import device_client, new_device
 from tests.integration.jobs.aggregate_world import (

@@ -9,7 +9,7 @@ import ast
 
 import pytest
 
-from smartwatch.toolchain import REPO_ROOT
+from smartwatch_dev.toolchain import REPO_ROOT
 
 pytestmark = pytest.mark.unit
 
@@ -19,14 +19,14 @@ CALLS = {"execute": 0, "executemany": 0, "execute_values": 1, "copy_expert": 0}
 REVIEWED = {
     ("services/smartwatch/aggregates.py", "sql"),  # a constant per granularity
     ("services/smartwatch/db/migrate.py", "sql"),  # the migration files' text
-    ("services/smartwatch/stack/postgres.py", "sql"),  # the stack's own set-up statements
-    ("services/smartwatch/stack/postgres.py", "verb"),  # CREATE or ALTER
-    ("services/smartwatch/stack/postgres.py", "ROLE"),
-    ("services/smartwatch/stack/postgres.py", "DATABASE"),
-    ("services/smartwatch/demo/run.py", "lake"),  # the demo's lake folder, for DuckDB
-    ("services/smartwatch/demo/run.py", "period"),
-    ("services/smartwatch/demo/run.py", "', '.join(truth.COLUMNS)"),
-    ("services/smartwatch/demo/run.py", "g"),  # a granularity of truth.GRANULARITIES
+    ("services/smartwatch_dev/stack/postgres.py", "sql"),  # the stack's own set-up statements
+    ("services/smartwatch_dev/stack/postgres.py", "verb"),  # CREATE or ALTER
+    ("services/smartwatch_dev/stack/postgres.py", "ROLE"),
+    ("services/smartwatch_dev/stack/postgres.py", "DATABASE"),
+    ("services/smartwatch_dev/demo/run.py", "lake"),  # the demo's lake folder, for DuckDB
+    ("services/smartwatch_dev/demo/run.py", "period"),
+    ("services/smartwatch_dev/demo/run.py", "', '.join(truth.COLUMNS)"),
+    ("services/smartwatch_dev/demo/run.py", "g"),  # a granularity of truth.GRANULARITIES
     ("services/smartwatch/registry.py", "history.select"),  # constants of _HISTORIES
     ("services/smartwatch/registry.py", "history.insert"),
     ("services/smartwatch/dirty.py", "_DIRTY"),  # a constant

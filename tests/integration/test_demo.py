@@ -21,8 +21,8 @@ import psycopg2
 import pytest
 
 from smartwatch.settings import Settings
-from smartwatch.stack import Stack
-from smartwatch.toolchain import REPO_ROOT
+from smartwatch_dev.stack import Stack
+from smartwatch_dev.toolchain import REPO_ROOT
 from tests.integration.jobs.aggregate_world import _assert_same, _expected, _stored
 from tests.kafka_reader import TopicReader
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from smartwatch import toolchain
+from smartwatch_dev import toolchain
 from tests.k8s.chart import render, sets
 from tests.k8s.operator_env import wait_for
 
@@ -45,7 +45,7 @@ def _free_ports(n: int) -> list[int]:
 def _image_jars() -> Path:
     """The jars the smartwatch-kafka image ships (its broker and tools), from the set-up
     cache, where the image build resolves them."""
-    from smartwatch.stack import images
+    from smartwatch_dev.stack import images
 
     jars = images.IMAGES["smartwatch-kafka"].jars
     assert jars is not None

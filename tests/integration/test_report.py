@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from smartwatch.demo import report as rp
+from smartwatch_dev.demo import report as rp
 
 pytestmark = pytest.mark.integration
 

@@ -33,7 +33,7 @@ def test_local_spark_runs_on_the_chosen_java_and_its_aot_cache(spark) -> None:
     ahead-of-time cache when make setup built one for it."""
     from pathlib import Path
 
-    from smartwatch import toolchain
+    from smartwatch_dev import toolchain
 
     jvm = spark.sparkContext._jvm
     home = toolchain.spark_java_home()

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from smartwatch.stack.process import leftovers
-from smartwatch.toolchain import REPO_ROOT
+from smartwatch_dev.stack.process import leftovers
+from smartwatch_dev.toolchain import REPO_ROOT
 
 pytestmark = pytest.mark.integration
 
@@ -39,7 +39,7 @@ def state():
     for pid, _ in leftovers(str(path)):  # never leave anything behind, even on failure
         os.kill(pid, signal.SIGKILL)
     from smartwatch.settings import Settings
-    from smartwatch.stack import Stack
+    from smartwatch_dev.stack import Stack
 
     Stack(Settings(), path).purge()
 
@@ -98,7 +98,7 @@ def test_postgres_runs_when_the_state_folder_is_private(tmp_path) -> None:
     import psycopg2
 
     from smartwatch.settings import Settings
-    from smartwatch.stack import Stack
+    from smartwatch_dev.stack import Stack
 
     private = tmp_path / "private"
     private.mkdir(mode=0o700)

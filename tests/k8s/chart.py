@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from smartwatch.toolchain import REPO_ROOT, helm_bin, kube_bin
+from smartwatch_dev.toolchain import REPO_ROOT, helm_bin, kube_bin
 from tests.k8s.conftest import apply_crds
 
 CHART = REPO_ROOT / "charts" / "smartwatch"

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from smartwatch import toolchain
-from smartwatch.stack import crds
-from smartwatch.stack.crds import apply_crds
+from smartwatch_dev import toolchain
+from smartwatch_dev.stack import crds
+from smartwatch_dev.stack.crds import apply_crds
 from tests.k8s.operator_env import cluster, operator, runner  # noqa: F401 (the operator tests' fixtures)
 
 __all__ = ["SCHEDULE_CRD", "apply_crds", "third_party_crds"]

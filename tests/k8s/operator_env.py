@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from smartwatch import k8s
-from smartwatch.stack.process import stop
+from smartwatch_dev.stack.process import stop
 
 GROUP, VERSION, PLURAL = k8s.SCHEDULES.coordinates
 SPARK = k8s.SPARK_APPLICATIONS.coordinates[:2]

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from smartwatch.settings import Settings
-from smartwatch.toolchain import REPO_ROOT, versions
+from smartwatch_dev.toolchain import REPO_ROOT, versions
 from tests.k8s.chart import (  # noqa: F401 (the *_fixture functions are fixtures)
     APP_VERSION,
     CASES,

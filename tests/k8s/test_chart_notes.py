@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from smartwatch.api.routes import admin, health
-from smartwatch.toolchain import kube_bin
+from smartwatch_dev.toolchain import kube_bin
 from tests.k8s.chart import (  # noqa: F401 (the *_fixture functions are fixtures)
     CASES,
     CHART,

@@ -11,7 +11,7 @@ import subprocess
 import pytest
 import yaml
 
-from smartwatch.toolchain import REPO_ROOT, helm_docs_bin
+from smartwatch_dev.toolchain import REPO_ROOT, helm_docs_bin
 from tests.k8s.chart import CHART
 
 pytestmark = pytest.mark.k8s

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from smartwatch.stack.images import IMAGES
-from smartwatch.stack.release import IMAGE_VALUES, KIND_VALUES
-from smartwatch.toolchain import REPO_ROOT
+from smartwatch_dev.stack.images import IMAGES
+from smartwatch_dev.stack.release import IMAGE_VALUES, KIND_VALUES
+from smartwatch_dev.toolchain import REPO_ROOT
 from tests.k8s.chart import (
     CHART,
     OPERATOR_MANIFESTS,

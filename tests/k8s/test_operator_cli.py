@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from smartwatch.stack.process import free_port, stop
-from smartwatch.toolchain import REPO_ROOT
+from smartwatch_dev.stack.process import free_port, stop
+from smartwatch_dev.toolchain import REPO_ROOT
 
 pytestmark = pytest.mark.k8s
 

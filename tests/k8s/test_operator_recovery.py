@@ -70,8 +70,8 @@ def test_an_invalid_spec_is_reported_and_recovers_when_fixed(cluster, operator):
 
 
 def test_replicas_share_the_work_through_a_kopf_peering(cluster, operator, kube_client):
-    from smartwatch.stack.crds import apply_crds
-    from smartwatch.toolchain import REPO_ROOT
+    from smartwatch_dev.stack.crds import apply_crds
+    from smartwatch_dev.toolchain import REPO_ROOT
 
     apply_crds(kube_client, [REPO_ROOT / "manifests" / "crds" / "kopf-peerings.kopf.dev.yaml"])
     cluster.custom.create_namespaced_custom_object("kopf.dev", "v1", cluster.ns, "kopfpeerings", {

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from smartwatch.toolchain import REPO_ROOT, kube_bin, versions
+from smartwatch_dev.toolchain import REPO_ROOT, kube_bin, versions
 from tests.k8s.conftest import SCHEDULE_CRD, apply_crds
 
 pytestmark = pytest.mark.k8s

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from smartwatch.stack.release import Release
+from smartwatch_dev.stack.release import Release
 from tests.kind.conftest import Kube
 
 TEST_POD = {"smartwatch.dev/test-pod": "true"}

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from smartwatch import toolchain
-from smartwatch.stack.cluster import Cluster
+from smartwatch_dev import toolchain
+from smartwatch_dev.stack.cluster import Cluster
 
 STATE = toolchain.REPO_ROOT / ".stack" / "test"
 

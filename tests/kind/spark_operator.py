@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from smartwatch.stack import images
-from smartwatch.stack.cluster import Cluster
-from smartwatch.stack.crds import third_party_crds
+from smartwatch_dev.stack import images
+from smartwatch_dev.stack.cluster import Cluster
+from smartwatch_dev.stack.crds import third_party_crds
 from tests.kind.conftest import Kube
 
 NAMESPACE = "spark-operator"
@@ -81,7 +81,7 @@ def install(cluster: Cluster, report=print) -> str:
     """spark-operator running on the cluster, watching every namespace: its image's ref."""
     image = images.build(cluster, "smartwatch-spark-operator", report=report)
     kube = Kube(cluster, NAMESPACE)
-    from smartwatch import toolchain
+    from smartwatch_dev import toolchain
 
     folder = f"spark-operator-{toolchain.versions()['SPARK_OPERATOR_VERSION']}"
     crds = third_party_crds(folder)

@@ -21,12 +21,12 @@ from typing import Any
 import httpx
 import pytest
 
-from smartwatch import toolchain
-from smartwatch.simulate.fleet import Fleet, Reading
-from smartwatch.simulate.send import Sender, register, send_all
-from smartwatch.stack import images
-from smartwatch.stack.cluster import Cluster
-from smartwatch.stack.release import CHART, Release
+from smartwatch_dev import toolchain
+from smartwatch_dev.simulate.fleet import Fleet, Reading
+from smartwatch_dev.simulate.send import Sender, register, send_all
+from smartwatch_dev.stack import images
+from smartwatch_dev.stack.cluster import Cluster
+from smartwatch_dev.stack.release import CHART, Release
 from tests.kind.chart_release import Installed, delete_test_pods, port_forward, run_pod, wait_gone
 from tests.kind.conftest import Kube
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from smartwatch import toolchain
-from smartwatch.stack.cluster import KIND_LABEL, Cluster
-from smartwatch.stack.engine import answers, docker_env
+from smartwatch_dev import toolchain
+from smartwatch_dev.stack.cluster import KIND_LABEL, Cluster
+from smartwatch_dev.stack.engine import answers, docker_env
 
 pytestmark = pytest.mark.kind
 

@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from smartwatch.stack import images
-from smartwatch.stack.cluster import Cluster
+from smartwatch_dev.stack import images
+from smartwatch_dev.stack.cluster import Cluster
 from tests.kind.conftest import Kube
 
 pytestmark = pytest.mark.kind
@@ -60,3 +60,39 @@ def test_the_image_runs_as_its_own_user_on_a_read_only_root(kube: Kube,
     phase, code, logs = run_pod(kube, "whoami", smartwatch_image, command=["python", "-c", script])
     assert (phase, code) == ("Succeeded", 0), logs
     assert logs.split() == ["10001", "10001", "EROFS", "0000000000000000"]
+
+
+#: Lists every Python file of the project's packages the image's Python can import, and those
+#: under /opt/smartwatch (the Spark image's copy of the jobs), relative to their root.
+LIST_PACKAGES = """
+import json, pathlib, sys
+roots = [pathlib.Path(p) for p in sys.path if p and pathlib.Path(p).is_dir()]
+roots.append(pathlib.Path('/opt/smartwatch/jobs'))
+found = set()
+for root in roots:
+    for top in root.glob('smartwatch*'):
+        found.update(str(f.relative_to(root)) for f in top.rglob('*.py'))
+print(json.dumps(sorted(found)))
+"""
+DEV_MODULES = ("smartwatch_dev/", "smartwatch/stack/", "smartwatch/demo/", "smartwatch/simulate/",
+               "smartwatch/toolchain.py", "smartwatch_jobs/aot.py")
+
+
+@pytest.mark.parametrize("name", ["smartwatch", "smartwatch-spark"])
+def test_the_images_hold_the_runtime_and_no_dev_tooling(kind_cluster: Cluster, name: str) -> None:
+    """Read in the built image itself: its Python files are the runtime packages', none of the
+    dev tooling's (the local stack, the set-up cache, the simulator, the demo, the JVM
+    cache's training)."""
+    ref = images.build(kind_cluster, name, report=print)
+    done = kind_cluster.docker("run", "--rm", "--entrypoint", "python", ref, "-c", LIST_PACKAGES)
+    files = json.loads(done.stdout)
+    assert {"smartwatch/api/main.py", "smartwatch/cli/__init__.py",
+            "smartwatch_jobs/commands.py", "smartwatch_operator/reconcile.py"} <= set(files)
+    assert [f for f in files if f.startswith(DEV_MODULES)] == []
+
+
+def test_a_dev_command_in_the_image_says_what_it_needs(kube: Kube, smartwatch_image: str) -> None:
+    phase, code, logs = run_pod(kube, "dev-command", smartwatch_image, args=["stack", "status"])
+    assert (phase, code) == ("Failed", 2)
+    assert logs == ("smartwatch stack: needs the dev tooling (smartwatch_dev), which only a "
+                    "checkout holds (make setup); this installation has the runtime alone")

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from smartwatch import toolchain
-from smartwatch.stack.cluster import Cluster
-from smartwatch.stack.process import free_port
+from smartwatch_dev import toolchain
+from smartwatch_dev.stack.cluster import Cluster
+from smartwatch_dev.stack.process import free_port
 from tests.kind.conftest import Kube, build_web_image
 
 pytestmark = pytest.mark.kind

@@ -7,8 +7,8 @@ import subprocess
 
 import pytest
 
-from smartwatch import toolchain
-from smartwatch.stack.cluster import Cluster
+from smartwatch_dev import toolchain
+from smartwatch_dev.stack.cluster import Cluster
 
 pytestmark = pytest.mark.kind
 

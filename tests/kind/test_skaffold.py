@@ -17,8 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from smartwatch import toolchain
-from smartwatch.stack.cluster import Cluster
+from smartwatch_dev import toolchain
+from smartwatch_dev.stack.cluster import Cluster
 from tests.figures import record
 from tests.k8s.operator_env import wait_for
 from tests.kind.chart_release import port_forward

@@ -2,8 +2,8 @@
 
 The runtime is what runs in a pod: the event model, settings, registry, API, database
 migrations, the domain module, the Spark jobs and the operator. The dev tooling is the local
-stack and the kind cluster (`smartwatch.stack`), the set-up cache (`smartwatch.toolchain`),
-the simulator, the demo (`smartwatch.demo`), the benchmarks and the tests. The CLI is the
+stack and the kind cluster, the set-up cache, the simulator, the demo and the JVM cache's
+training (the package `smartwatch_dev`, which no image holds), the benchmarks and the tests. The CLI is the
 entry layer of both: its local conveniences may reach the dev tooling, each inside the
 command that needs it.
 """
@@ -18,12 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from smartwatch.toolchain import REPO_ROOT
+from smartwatch_dev.toolchain import REPO_ROOT
 
 pytestmark = pytest.mark.unit
 
-DEV_TOOLING = ("smartwatch.stack", "smartwatch.toolchain", "smartwatch.simulate", "smartwatch.demo",
-               "bench", "tests")
+DEV_TOOLING = ("smartwatch_dev", "bench", "tests")
 ENTRY = ("smartwatch.cli", "smartwatch.__main__")
 PACKAGES = {"smartwatch": REPO_ROOT / "services" / "smartwatch",
             "smartwatch_jobs": REPO_ROOT / "jobs" / "smartwatch_jobs",
@@ -77,9 +76,10 @@ def test_a_runtime_module_imports_no_dev_tooling(module: str) -> None:
 
 def test_the_check_sees_an_import_inside_a_function(tmp_path: Path) -> None:
     sample = tmp_path / "sample.py"
-    sample.write_text("def f():\n    from smartwatch import toolchain\n    import smartwatch.stack.kube\n")
-    assert {n for n in imported(sample) if is_dev(n)} == {"smartwatch.toolchain",
-                                                           "smartwatch.stack.kube"}
+    sample.write_text("def f():\n    from smartwatch_dev import toolchain\n"
+                      "    import smartwatch_dev.stack.kube\n")
+    assert {n for n in imported(sample) if is_dev(n)} == {
+        "smartwatch_dev", "smartwatch_dev.toolchain", "smartwatch_dev.stack.kube"}
 
 
 def test_what_a_pod_runs_loads_no_dev_tooling() -> None:

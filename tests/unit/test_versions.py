@@ -7,7 +7,7 @@ import tomllib
 import pytest
 import yaml
 
-from smartwatch.toolchain import REPO_ROOT, SCHEDULE_CRD, versions
+from smartwatch_dev.toolchain import REPO_ROOT, SCHEDULE_CRD, versions
 
 pytestmark = pytest.mark.unit
 

@@ -82,8 +82,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValidationError as exc:  # the environment's settings (Settings) do not validate
         print(f"smartwatch: {invalid_settings(exc)}", file=sys.stderr)
         return 2
+    except ModuleNotFoundError as exc:
+        if not (exc.name or "").startswith("smartwatch_dev"):
+            raise
+        # An image holds the runtime only: the local stack, the cluster, the simulator and
+        # the demo are the dev tooling's, which runs from a checkout.
+        print(f"smartwatch {args.command}: needs the dev tooling (smartwatch_dev), which only a "
+              "checkout holds (make setup); this installation has the runtime alone",
+              file=sys.stderr)
+        return 2
     except (RuntimeError, TimeoutError) as exc:
-        from smartwatch.toolchain import ToolMissing  # a set-up tool is missing: exit 2
-
         print(f"smartwatch: {exc}", file=sys.stderr)
-        return 2 if isinstance(exc, ToolMissing) else 1
+        return int(getattr(exc, "exit_code", 1))  # 2 for a set-up tool missing (ToolMissing)

@@ -80,8 +80,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _cluster(args: argparse.Namespace):
-    from smartwatch.stack.cluster import Cluster
-    from smartwatch.stack.manager import default_state_dir
+    from smartwatch_dev.stack.cluster import Cluster
+    from smartwatch_dev.stack.manager import default_state_dir
 
     return Cluster(args.state_dir or default_state_dir())
 
@@ -135,7 +135,7 @@ def cmd_env(args: argparse.Namespace) -> int:
 
 
 def cmd_images(args: argparse.Namespace) -> int:
-    from smartwatch.stack import images
+    from smartwatch_dev.stack import images
 
     cluster = _cluster(args)
     if cluster.status()["health"] != "ok":
@@ -148,13 +148,13 @@ def cmd_images(args: argparse.Namespace) -> int:
 
 
 def _image_names() -> list[str]:
-    from smartwatch.stack.images import IMAGES
+    from smartwatch_dev.stack.images import IMAGES
 
     return [name for name, image in IMAGES.items() if image.chart]
 
 
 def cmd_image(args: argparse.Namespace) -> int:
-    from smartwatch.stack import images
+    from smartwatch_dev.stack import images
 
     if args.name not in _image_names():
         print(f"smartwatch cluster image: no image {args.name!r} (one of "
@@ -176,7 +176,7 @@ def cmd_image(args: argparse.Namespace) -> int:
 def cmd_install(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from smartwatch.stack import release
+    from smartwatch_dev.stack import release
 
     cluster = _cluster(args)
     sigterm_as_interrupt()
@@ -196,7 +196,7 @@ def cmd_install(args: argparse.Namespace) -> int:
 
 
 def cmd_uninstall(args: argparse.Namespace) -> int:
-    from smartwatch.stack.release import Release
+    from smartwatch_dev.stack.release import Release
 
     Release(_cluster(args), args.release, args.namespace).uninstall()
     print(f"release {args.release} uninstalled from namespace {args.namespace}")

@@ -1,5 +1,5 @@
 """`smartwatch demo` (make demo): the whole pipeline on the local stack, checked against what
-was sent (dev tooling, `smartwatch.demo`)."""
+was sent (dev tooling, `smartwatch_dev.demo`)."""
 
 from __future__ import annotations
 
@@ -59,13 +59,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _state(given: Path | None) -> Path:
-    from smartwatch.toolchain import REPO_ROOT
+    from smartwatch_dev.toolchain import REPO_ROOT
 
     return (given or REPO_ROOT / ".stack" / "demo").resolve()
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from smartwatch.demo.run import Demo, Options
+    from smartwatch_dev.demo.run import Demo, Options
 
     if args.show_password and not args.keep_running:
         print("smartwatch demo: --show-password goes with --keep-running", file=sys.stderr)
@@ -77,7 +77,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from smartwatch.demo.run import check
+    from smartwatch_dev.demo.run import check
 
     state = _state(args.check_state or args.state_dir)
     if not (state / "demo" / "sent.json").exists():

@@ -7,7 +7,7 @@ the environment (a pod) never looks at the local stack, whose folder need not ev
 `db migrate` (the chart's init container) asks nothing of the stack.
 
 The Spark commands also get the jars, the Java and its ahead-of-time cache from the set-up
-cache (`smartwatch.toolchain`) where the settings name none, unless spark-submit runs them or
+cache (`smartwatch_dev.toolchain`) where the settings name none, unless spark-submit runs them or
 SPARK_HOME names the Spark to use (the image's: its jars and Java apply then).
 """
 
@@ -39,7 +39,7 @@ def _given(settings: Settings, name: str) -> bool:
 def stack_status(settings: Settings, state_dir: str | None) -> dict[str, Any]:
     """The local stack's status; nothing but its folder where no stack was ever started there
     (no record): then no setting is taken from it, and the command names what is missing."""
-    from smartwatch.stack import Stack
+    from smartwatch_dev.stack import Stack
 
     stack = Stack(settings, state_dir)
     if not stack.file.exists():
@@ -88,7 +88,7 @@ def spark_settings(settings: Settings) -> Settings:
 
     if submitted() or os.environ.get("SPARK_HOME"):
         return settings
-    from smartwatch import toolchain
+    from smartwatch_dev import toolchain
 
     update: dict[str, Any] = {}
     if not settings.spark_jars:

@@ -70,7 +70,7 @@ def date(text: str) -> dt.date:
 def components(text: str) -> tuple[str, ...]:
     """A comma-separated list of the local stack's components (checked against the stack's
     own list, read only when the option is given)."""
-    from smartwatch.stack import COMPONENTS
+    from smartwatch_dev.stack import COMPONENTS
 
     names = tuple(n.strip() for n in text.split(",") if n.strip())
     unknown = [n for n in names if n not in COMPONENTS]
@@ -81,7 +81,7 @@ def components(text: str) -> tuple[str, ...]:
 
 
 class Lazy(Sequence[str]):
-    """Names kept by a module that is slow to import (`Lazy("smartwatch.simulate.fleet",
+    """Names kept by a module that is slow to import (`Lazy("smartwatch_dev.simulate.fleet",
     "SHAPES")`), read when argparse first looks at them: as choices, to check a given value or
     print the help; as a default, to print the help (`str()` joins them: "a, b"). So
     building the parser imports nothing."""

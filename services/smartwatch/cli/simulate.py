@@ -1,4 +1,4 @@
-"""`smartwatch simulate`: the watch-fleet simulator (dev tooling, `smartwatch.simulate`)."""
+"""`smartwatch simulate`: the watch-fleet simulator (dev tooling, `smartwatch_dev.simulate`)."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        help="first UTC day, YYYY-MM-DD (default: --days days ago)")
     fleet.add_argument("--cadence", type=float, default=60.0, metavar="SECONDS",
                        help="seconds between readings (default: %(default)g)")
-    fleet.add_argument("--zones", default=Lazy("smartwatch.simulate.fleet", "DEFAULT_ZONES"),
+    fleet.add_argument("--zones", default=Lazy("smartwatch_dev.simulate.fleet", "DEFAULT_ZONES"),
                        help="owners' IANA zones, comma-separated (default: %(default)s)")
     fleet.add_argument("--dst", action="store_true",
                        help="place the range around the last DST change of the zones")
@@ -42,7 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        help="the same seed gives the same readings (default: %(default)s)")
     fleet.add_argument("--prefix", default="sim", metavar="TEXT",
                        help="prefix of user and device ids (default: %(default)s)")
-    fleet.add_argument("--shape", choices=Lazy("smartwatch.simulate.fleet", "SHAPES"),
+    fleet.add_argument("--shape", choices=Lazy("smartwatch_dev.simulate.fleet", "SHAPES"),
                        default="canonical",
                        help="the events' JSON shape (default: %(default)s)")
     out = sim.add_argument_group("where the events go")
@@ -83,7 +83,7 @@ def _api(args: argparse.Namespace, no_token: str) -> tuple[str, str | None]:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from smartwatch import simulate
+    from smartwatch_dev import simulate
 
     url, token = _api(args, "--replay with auth needs the admin token (--admin-token)")
     sender, events, devices = simulate.replay(args.replay, url, token, batch=args.batch,
@@ -94,7 +94,7 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from smartwatch import simulate
+    from smartwatch_dev import simulate
 
     if args.replay:
         return _replay(args)

@@ -1,5 +1,5 @@
 """`smartwatch spark-runner`: the local SparkApplication runner (dev tooling,
-`smartwatch.stack.sparkrunner`), spark-operator's part on one machine."""
+`smartwatch_dev.stack.sparkrunner`), spark-operator's part on one machine."""
 
 from __future__ import annotations
 
@@ -33,8 +33,8 @@ def cmd_spark_runner(args: argparse.Namespace) -> int:
 
     from smartwatch.cli.local import kubeconfig
     from smartwatch.settings import Settings
-    from smartwatch.stack import Stack
-    from smartwatch.stack.sparkrunner import Runner
+    from smartwatch_dev.stack import Stack
+    from smartwatch_dev.stack.sparkrunner import Runner
 
     found = kubeconfig(args.kubeconfig, args.state_dir)
     if found is None:

@@ -68,19 +68,19 @@ def report_leftovers(found: list[str]) -> int:
 
 def _stack(args: argparse.Namespace):
     from smartwatch.settings import get_settings
-    from smartwatch.stack import Stack
+    from smartwatch_dev.stack import Stack
 
     return Stack(get_settings(), args.state_dir)
 
 
 def _only(args: argparse.Namespace) -> tuple[str, ...]:
-    from smartwatch.stack import COMPONENTS
+    from smartwatch_dev.stack import COMPONENTS
 
     return COMPONENTS if args.only is None else args.only
 
 
 def print_status(status: dict[str, Any], show_password: bool = False) -> None:
-    from smartwatch.stack.postgres import masked
+    from smartwatch_dev.stack.postgres import masked
 
     rows = [("COMPONENT", "ADDRESS", "PID", "HEALTH")]
     for c in status["components"]:
@@ -117,7 +117,7 @@ def cmd_purge(args: argparse.Namespace) -> int:
 
 
 def cmd_leftovers(args: argparse.Namespace) -> int:
-    from smartwatch.stack.cluster import Cluster
+    from smartwatch_dev.stack.cluster import Cluster
 
     stack = _stack(args)
     return report_leftovers([f"{pid} {line}" for pid, line in stack.leftovers()]

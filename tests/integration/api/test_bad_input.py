@@ -14,7 +14,7 @@ import uuid
 import httpx
 import pytest
 
-from smartwatch.stack.process import free_port
+from smartwatch_dev.stack.process import free_port
 from tests.integration.api.helpers import admin, device_client, new_device
 from tests.kafka_reader import TopicReader
 

@@ -11,7 +11,7 @@ import uuid
 import pytest
 
 from smartwatch.api.producer import EventProducer, KafkaUnavailable
-from smartwatch.stack.process import free_port
+from smartwatch_dev.stack.process import free_port
 from tests.kafka_reader import TopicReader
 
 pytestmark = pytest.mark.integration

@@ -210,7 +210,7 @@ def test_invalid_window_exits_before_spark(api):
 def test_postgres_unreachable_exits_non_zero(tmp_path):
     import os
 
-    from smartwatch.stack.process import free_port
+    from smartwatch_dev.stack.process import free_port
 
     env = {**os.environ, "SMARTWATCH_POSTGRES_DSN":
            f"postgresql://x:y@127.0.0.1:{free_port()}/none", "SMARTWATCH_LAKE_URI":

@@ -231,7 +231,7 @@ def test_submit_script_under_spark_submit(world, postgres_dsn, tmp_path):
 
 
 def toolchain_submit():
-    from smartwatch.toolchain import REPO_ROOT
+    from smartwatch_dev.toolchain import REPO_ROOT
 
     return REPO_ROOT / "jobs" / "smartwatch_jobs" / "submit.py"
 

@@ -6,9 +6,9 @@ import datetime as dt
 
 import pytest
 
-from smartwatch.demo import truth
 from smartwatch.events import SleepState
-from smartwatch.simulate.fleet import Reading, User
+from smartwatch_dev.demo import truth
+from smartwatch_dev.simulate.fleet import Reading, User
 
 pytestmark = pytest.mark.unit
 

@@ -3,7 +3,7 @@
 import pytest
 
 from smartwatch.eventdocs import markdown_docs
-from smartwatch.toolchain import REPO_ROOT
+from smartwatch_dev.toolchain import REPO_ROOT
 
 pytestmark = pytest.mark.unit
 

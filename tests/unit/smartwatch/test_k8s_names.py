@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from smartwatch import k8s
-from smartwatch.stack import crds
-from smartwatch.toolchain import SCHEDULE_CRD
+from smartwatch_dev.stack import crds
+from smartwatch_dev.toolchain import SCHEDULE_CRD
 
 pytestmark = pytest.mark.unit
 

@@ -28,7 +28,7 @@ from smartwatch.periods import (
     one_period,
     parse_label,
 )
-from smartwatch.toolchain import REPO_ROOT, SCHEDULE_CRD
+from smartwatch_dev.toolchain import REPO_ROOT, SCHEDULE_CRD
 
 pytestmark = pytest.mark.unit
 D = date

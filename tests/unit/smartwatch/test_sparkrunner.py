@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from smartwatch.stack.sparkrunner import NotRunnable, driver_env, main_file
+from smartwatch_dev.stack.sparkrunner import NotRunnable, driver_env, main_file
 
 pytestmark = pytest.mark.unit
 

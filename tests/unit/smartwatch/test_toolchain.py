@@ -4,7 +4,7 @@ import subprocess
 
 import pytest
 
-from smartwatch import toolchain
+from smartwatch_dev import toolchain
 
 pytestmark = pytest.mark.unit
 

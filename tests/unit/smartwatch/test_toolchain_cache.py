@@ -1,4 +1,4 @@
-"""The set-up cache's bookkeeping (smartwatch.toolchain): one layout that build/setup.sh reads,
+"""The set-up cache's bookkeeping (smartwatch_dev.toolchain): one layout that build/setup.sh reads,
 what it prunes, and nothing of a user's default caches."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from smartwatch import toolchain
+from smartwatch_dev import toolchain
 
 pytestmark = pytest.mark.unit
 
@@ -103,7 +103,7 @@ def test_the_python_environment_is_keyed_by_the_lock_file_and_python(cache: Path
 def test_layout_runs_on_the_standard_library_alone(cache: Path) -> None:
     # build/setup.sh reads the layout before any environment exists: `python3 -S` has no
     # site-packages at all, so a third-party import would fail here.
-    proc = subprocess.run([sys.executable, "-S", "-m", "smartwatch.toolchain", "layout"],
+    proc = subprocess.run([sys.executable, "-S", "-m", "smartwatch_dev.toolchain", "layout"],
                           env={**os.environ, "PYTHONPATH": str(toolchain.REPO_ROOT / "services")},
                           capture_output=True, text=True, timeout=30)
     assert proc.returncode == 0, proc.stderr

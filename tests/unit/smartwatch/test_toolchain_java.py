@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from smartwatch import toolchain
+from smartwatch_dev import toolchain
 
 pytestmark = pytest.mark.unit
 

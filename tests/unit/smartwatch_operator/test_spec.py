@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 import yaml
 
-from smartwatch.toolchain import SCHEDULE_CRD
+from smartwatch_dev.toolchain import SCHEDULE_CRD
 from smartwatch_operator.spec import DEFAULTS, Invalid, Mode, Policies, Policy, ScheduleSpec
 
 pytestmark = pytest.mark.unit

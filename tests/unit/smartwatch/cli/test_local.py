@@ -117,7 +117,7 @@ def test_the_operators_kubeconfig(env, stack, capsys) -> None:
 
 
 def test_spark_settings_come_from_the_set_up_cache_unless_given(monkeypatch) -> None:
-    from smartwatch import toolchain
+    from smartwatch_dev import toolchain
     from smartwatch_jobs import spark
 
     monkeypatch.setattr(toolchain, "spark_jars", lambda: [Path("/cache/kafka.jar")])

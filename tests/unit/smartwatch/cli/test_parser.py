@@ -134,7 +134,7 @@ def test_parsing_a_job_command_imports_no_kopf_nor_httpx() -> None:
             "parse(['aggregate', '--granularity', 'daily', '--from', '2026-01-01', '--to',"
             " '2026-01-31', '--run-name', 'n'])\n"
             "heavy = ('kopf', 'httpx', 'uvicorn', 'pyspark', 'smartwatch_operator',"
-            " 'smartwatch_jobs', 'smartwatch.simulate', 'smartwatch.stack')\n"
+            " 'smartwatch_jobs', 'smartwatch_dev.simulate', 'smartwatch_dev.stack')\n"
             "light = ('smartwatch_jobs', 'smartwatch_jobs.commands')\n"
             "print(sorted(m for m in sys.modules if m.startswith(heavy) and m not in light))\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

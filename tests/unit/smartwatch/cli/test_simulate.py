@@ -9,7 +9,7 @@ import json
 import pytest
 
 from smartwatch.cli import local, main
-from smartwatch.simulate import Fleet
+from smartwatch_dev.simulate import Fleet
 
 pytestmark = pytest.mark.unit
 

@@ -7,7 +7,7 @@ import time
 import httpx
 import pytest
 
-from smartwatch.simulate import Sender, SendError
+from smartwatch_dev.simulate import Sender, SendError
 
 pytestmark = pytest.mark.unit
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from smartwatch import toolchain
-from smartwatch.stack import cluster as cl
+from smartwatch_dev import toolchain
+from smartwatch_dev.stack import cluster as cl
 
 pytestmark = pytest.mark.unit
 

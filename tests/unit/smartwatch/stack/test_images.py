@@ -3,7 +3,7 @@ files, and tags that follow what an image is made of."""
 
 import pytest
 
-from smartwatch.stack import images
+from smartwatch_dev.stack import images
 
 pytestmark = pytest.mark.unit
 
@@ -29,7 +29,7 @@ def test_the_artifact_of_a_jar(jar: str, artifact: str) -> None:
 
 
 def test_every_image_has_its_dockerfile_and_files() -> None:
-    from smartwatch.toolchain import REPO_ROOT
+    from smartwatch_dev.toolchain import REPO_ROOT
 
     for name, image in images.IMAGES.items():
         assert (REPO_ROOT / image.dockerfile).is_file(), name
@@ -49,7 +49,7 @@ def test_the_tag_follows_the_base_and_the_files(monkeypatch, tmp_path) -> None:
 
 
 def test_the_release_sets_each_images_values() -> None:
-    from smartwatch.stack.release import IMAGE_VALUES, Release
+    from smartwatch_dev.stack.release import IMAGE_VALUES, Release
 
     assert set(IMAGE_VALUES) == {n for n, i in images.IMAGES.items() if i.chart}
     sets = Release(cluster=None).image_values({"smartwatch-kafka": "smartwatch/smartwatch-kafka:abc"})  # type: ignore[arg-type]

@@ -7,8 +7,8 @@ import pytest
 
 from smartwatch.cli import main
 from smartwatch.cli.options import components
-from smartwatch.stack.kafka import server_properties
-from smartwatch.stack.process import free_port, port_open
+from smartwatch_dev.stack.kafka import server_properties
+from smartwatch_dev.stack.process import free_port, port_open
 
 pytestmark = pytest.mark.unit
 

@@ -12,7 +12,7 @@ import pytest
 
 from smartwatch.periods import Window
 from smartwatch.settings import Settings
-from smartwatch.toolchain import REPO_ROOT
+from smartwatch_dev.toolchain import REPO_ROOT
 from smartwatch_jobs.aggregate import (
     RUN_NAME_MAX,
     RunNameError,

@@ -4,7 +4,7 @@ local processes. Dev tooling: the kind test tier and the Kubernetes issues use i
 - The cluster is named after its state folder (`smartwatch-<hash>`), and its kubeconfig, its
   record (cluster.json) and a private engine's data live in `<state>/cluster/`.
 - The engine: the one the environment reaches (DOCKER_HOST or the default socket), or else a
-  private dockerd (smartwatch.stack.engine), started by `up` and stopped by `down`.
+  private dockerd (smartwatch_dev.stack.engine), started by `up` and stopped by `down`.
 - The node image: SMARTWATCH_KIND_NODE_IMAGE, `local` (built by `make setup` from build/kind/,
   loaded from the cache's archives), `public` (KIND_NODE_IMAGE of versions.env) or any image
   reference. By default the public image where an engine already answers, the local one with a
@@ -32,9 +32,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from smartwatch import toolchain
-from smartwatch.stack.engine import PrivateEngine, answers, docker_env, host_lacks_sys_resource
-from smartwatch.stack.process import load_record, save_record
+from smartwatch_dev import toolchain
+from smartwatch_dev.stack.engine import PrivateEngine, answers, docker_env, host_lacks_sys_resource
+from smartwatch_dev.stack.process import load_record, save_record
 
 NODE_IMAGE_SETTING = "SMARTWATCH_KIND_NODE_IMAGE"
 KIND_LABEL = "io.x-k8s.kind.cluster"

@@ -17,8 +17,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from smartwatch import toolchain
-from smartwatch.stack.process import reuse_port, spawn, wait_until
+from smartwatch_dev import toolchain
+from smartwatch_dev.stack.process import reuse_port, spawn, wait_until
 
 ADMIN_USER = "smartwatch-admin"
 

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from smartwatch import k8s
-from smartwatch.toolchain import REPO_ROOT
+from smartwatch_dev.toolchain import REPO_ROOT
 
 GROUP, VERSION, PLURAL = k8s.SPARK_APPLICATIONS.coordinates
 #: The project's folder in its images: a main file under it runs from the checkout.

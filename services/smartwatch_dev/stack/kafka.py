@@ -8,8 +8,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from smartwatch import toolchain
-from smartwatch.stack.process import port_open, reuse_port, spawn, wait_until
+from smartwatch_dev import toolchain
+from smartwatch_dev.stack.process import port_open, reuse_port, spawn, wait_until
 
 LOG4J2_PROPERTIES = """\
 status = warn

@@ -17,7 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from smartwatch.events import ASLEEP_STATES
-from smartwatch.simulate.fleet import Reading
+from smartwatch_dev.simulate.fleet import Reading
 
 GRANULARITIES = ("daily", "weekly", "monthly")
 #: The column that names each granularity's period in its table.

@@ -1,7 +1,7 @@
 """`smartwatch demo` (make demo): the whole pipeline on the local stack, as a cluster runs it.
 
 1. The local stack (Kafka, Postgres, etcd and kube-apiserver, the API), the operator and the
-   local SparkApplication runner (smartwatch.stack.sparkrunner), all in the state folder.
+   local SparkApplication runner (smartwatch_dev.stack.sparkrunner), all in the state folder.
 2. Users registered in several zones (one with a DST change in the simulated range), their
    zone written `time_zone`, `timezone` or `tz` in turn, as profile files have it.
 3. Their watches simulated for some days at one reading a minute, sent through the API in
@@ -33,14 +33,14 @@ from pathlib import Path
 from typing import Any
 
 from smartwatch import k8s
-from smartwatch.demo import report as rep
-from smartwatch.demo import truth
 from smartwatch.settings import Settings
-from smartwatch.simulate.fleet import Fleet, Reading
-from smartwatch.stack import Stack
-from smartwatch.stack.postgres import masked
-from smartwatch.stack.process import spawn, stop
-from smartwatch.toolchain import REPO_ROOT
+from smartwatch_dev.demo import report as rep
+from smartwatch_dev.demo import truth
+from smartwatch_dev.simulate.fleet import Fleet, Reading
+from smartwatch_dev.stack import Stack
+from smartwatch_dev.stack.postgres import masked
+from smartwatch_dev.stack.process import spawn, stop
+from smartwatch_dev.toolchain import REPO_ROOT
 
 NAMESPACE = "smartwatch"
 SECRET = "smartwatch-postgres"
@@ -140,8 +140,8 @@ class Demo:
     def start_cluster_side(self) -> None:
         from kubernetes import client
 
-        from smartwatch import toolchain
-        from smartwatch.stack.crds import apply_crds
+        from smartwatch_dev import toolchain
+        from smartwatch_dev.stack.crds import apply_crds
 
         api = self._kube()
         apply_crds(api, [toolchain.SCHEDULE_CRD, toolchain.spark_application_crd()])
@@ -205,7 +205,7 @@ class Demo:
     def register(self, users: list[Any]) -> dict[str, str]:
         import httpx
 
-        from smartwatch.simulate.send import issue_tokens
+        from smartwatch_dev.simulate.send import issue_tokens
 
         url = self.status["api_url"]
         token = Path(self.status["api_admin_token_file"]).read_text().strip()
@@ -245,7 +245,7 @@ class Demo:
 
     def send(self, batches: list[tuple[str, list[dict], bool]], tokens: dict[str, str],
              what: str) -> dict[str, int]:
-        from smartwatch.simulate.send import Sender, send_all
+        from smartwatch_dev.simulate.send import Sender, send_all
 
         url = self.status["api_url"]
         first = Sender(url, tokens, concurrency=4, quiet=True)

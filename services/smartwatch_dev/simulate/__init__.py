@@ -9,7 +9,7 @@ aggregates must say: steps, heart-rate sums and counts, sleep heart-rate sums an
 The fleet model is in `fleet`, the HTTP side in `send` (which imports httpx).
 """
 
-from smartwatch.simulate.fleet import (
+from smartwatch_dev.simulate.fleet import (
     DEFAULT_ZONES,
     SHAPES,
     Fleet,
@@ -21,7 +21,7 @@ from smartwatch.simulate.fleet import (
     readings,
     write_events,
 )
-from smartwatch.simulate.send import (
+from smartwatch_dev.simulate.send import (
     Sender,
     SendError,
     batches_asap,

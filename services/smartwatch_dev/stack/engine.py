@@ -7,7 +7,7 @@ the temporary directory named after `root` (a Unix socket path has a length limi
 with no default bridge and without touching the host's iptables: kind makes its own network,
 and image builds that need Debian's packages use the host's network.
 
-`python -m smartwatch.stack.engine run --root DIR -- CMD...` runs CMD with DOCKER_HOST set to
+`python -m smartwatch_dev.stack.engine run --root DIR -- CMD...` runs CMD with DOCKER_HOST set to
 an engine: the reachable one, or a private one started for CMD and stopped after it.
 """
 
@@ -24,7 +24,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from smartwatch.stack.process import alive, leftovers, spawn, stop, wait_until
+from smartwatch_dev.stack.process import alive, leftovers, spawn, stop, wait_until
 
 CAP_SYS_RESOURCE = 24
 
@@ -135,7 +135,7 @@ class PrivateEngine:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m smartwatch.stack.engine")
+    parser = argparse.ArgumentParser(prog="python -m smartwatch_dev.stack.engine")
     parser.add_argument("action", choices=["run"])
     parser.add_argument("--root", required=True, type=Path,
                         help="data folder of a private engine, when none answers already")

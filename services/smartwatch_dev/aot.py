@@ -8,7 +8,7 @@ version and Java build (the `spark-aot` step); `session()` then starts local job
 cache when there is one. The training runs the aggregation's own code (read, deduplicate,
 localise, group, collect as Arrow) on a small lake it writes itself; the cache holds no data.
 
-`python -m smartwatch_jobs.aot OUTPUT` trains and writes OUTPUT.
+`python -m smartwatch_dev.aot OUTPUT` trains and writes OUTPUT.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ def main(argv: list[str]) -> int:
     from smartwatch_jobs.spark import session
 
     if len(argv) != 1:
-        print("usage: python -m smartwatch_jobs.aot OUTPUT", file=sys.stderr)
+        print("usage: python -m smartwatch_dev.aot OUTPUT", file=sys.stderr)
         return 2
     out = Path(argv[0])
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from smartwatch import toolchain
-from smartwatch.stack.process import reuse_port, spawn, unprivileged_user, wait_until
+from smartwatch_dev import toolchain
+from smartwatch_dev.stack.process import reuse_port, spawn, unprivileged_user, wait_until
 
 
 def masked(dsn: str, show: bool = False) -> str:

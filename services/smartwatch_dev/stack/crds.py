@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from smartwatch import toolchain
+from smartwatch_dev import toolchain
 
 # Real third-party CRDs (spark-operator's, Strimzi's) for tests and benchmarks: this setting
 # names a folder of CRD folders; else ../shared/crds beside the checkout.

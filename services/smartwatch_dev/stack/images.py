@@ -25,11 +25,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from smartwatch import toolchain
-from smartwatch.stack.cluster import Cluster
+from smartwatch_dev import toolchain
+from smartwatch_dev.stack.cluster import Cluster
 
 PROJECT = ("pyproject.toml", "uv.lock", "README.md", "services", "jobs", "operator")
 SKIP = ("__pycache__", ".pyc", ".mypy_cache", ".ruff_cache")
+#: Sources no image holds: the dev tooling (this package) runs on a developer's machine only.
+DEV_SOURCES = ("services/smartwatch_dev",)
 KEEP_ARCHIVES = 2  # archives kept per image in the cache (another checkout may want the last)
 
 
@@ -109,7 +111,8 @@ def _context_files(image: Image) -> dict[str, Path]:
     for path, base in entries:
         files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
         for p in files:
-            if not any(s in str(p) for s in SKIP):
+            dev = p.is_relative_to(root) and str(p.relative_to(root)).startswith(DEV_SOURCES)
+            if not dev and not any(s in str(p) for s in SKIP):
                 found[str(p.relative_to(base))] = p
     return found
 

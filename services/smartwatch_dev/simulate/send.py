@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from smartwatch.simulate.fleet import Fleet, GroundTruth, Reading, User
+from smartwatch_dev.simulate.fleet import Fleet, GroundTruth, Reading, User
 
 
 class SendError(RuntimeError):

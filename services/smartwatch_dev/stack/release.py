@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from smartwatch import toolchain
-from smartwatch.stack import images
-from smartwatch.stack.cluster import Cluster
+from smartwatch_dev import toolchain
+from smartwatch_dev.stack import images
+from smartwatch_dev.stack.cluster import Cluster
 
 CHART = toolchain.REPO_ROOT / "charts" / "smartwatch"
 KIND_VALUES = CHART / "ci" / "kind.yaml"

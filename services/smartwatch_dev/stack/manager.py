@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from smartwatch.settings import Settings
-from smartwatch.stack.api import Api
-from smartwatch.stack.kafka import Kafka
-from smartwatch.stack.kube import Etcd, KubeApiserver
-from smartwatch.stack.postgres import Postgres
-from smartwatch.stack.process import alive, leftovers, load_record, save_record, stop
-from smartwatch.toolchain import REPO_ROOT
+from smartwatch_dev.stack.api import Api
+from smartwatch_dev.stack.kafka import Kafka
+from smartwatch_dev.stack.kube import Etcd, KubeApiserver
+from smartwatch_dev.stack.postgres import Postgres
+from smartwatch_dev.stack.process import alive, leftovers, load_record, save_record, stop
+from smartwatch_dev.toolchain import REPO_ROOT
 
 COMPONENTS = ("postgres", "kafka", "etcd", "kube-apiserver", "api")
 # Components another one needs, started first when it is asked for.
@@ -144,7 +144,7 @@ class Stack:
         the postgres user's reach."""
         import shutil
 
-        from smartwatch.stack.cluster import Cluster
+        from smartwatch_dev.stack.cluster import Cluster
 
         self.down(report=report)
         Cluster(self.state).down(report=report)

@@ -9,7 +9,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from smartwatch.stack.process import reuse_port, spawn, wait_until
+from smartwatch_dev.stack.process import reuse_port, spawn, wait_until
 
 
 class Api:

@@ -1,7 +1,7 @@
 """Where the pinned tools live: versions.env and the set-up cache.
 
 The one description of the cache's layout, which build/setup.sh reads too
-(`python3 -m smartwatch.toolchain layout`): the cache is SMARTWATCH_CACHE, by default
+(`python3 -m smartwatch_dev.toolchain layout`): the cache is SMARTWATCH_CACHE, by default
 ${XDG_CACHE_HOME:-~/.cache}/smartwatch; each tool sits in a folder keyed by its version; Go's
 module and build caches and Maven's repository are folders of it, never the user's own. What
 set-up keeps of older builds and what it prunes is here too (`prune`).
@@ -23,6 +23,8 @@ SCHEDULE_CRD = REPO_ROOT / "manifests" / "crds" / "aggregationschedules.smartwat
 
 class ToolMissing(RuntimeError):
     """A pinned tool is not installed; the message says how to install it."""
+
+    exit_code = 2  # the CLI's exit code for it
 
 
 @functools.cache
@@ -217,7 +219,7 @@ AOT_MIN_RELEASE = 25  # -XX:AOTCacheOutput, one-step training with method profil
 
 def spark_aot_cache(home: Path | None) -> Path | None:
     """Where the ahead-of-time cache of local Spark jobs on the Java in `home` lives (built by
-    `make setup`, see smartwatch_jobs.aot), keyed by Spark version and Java build; None when
+    `make setup`, see smartwatch_dev.aot), keyed by Spark version and Java build; None when
     that Java cannot use one."""
     release = java_release(home) if home else None
     if home is None or release is None or release < AOT_MIN_RELEASE:
@@ -335,7 +337,7 @@ def main(argv: list[str]) -> int:
         for path in prune():
             print(f"removed {path}")
     else:
-        print("usage: python -m smartwatch.toolchain layout|prune", file=sys.stderr)
+        print("usage: python -m smartwatch_dev.toolchain layout|prune", file=sys.stderr)
         return 2
     return 0
 
