@@ -6,7 +6,7 @@ PY := .venv/bin/python
 .PHONY: setup demo test test-e2e test-unit bench lint check-fresh clean help
 help:
 	@echo "make demo   install what is missing, run the whole pipeline on the local stack (operator too), reconcile, write a report"
-	@echo "make test   install what is missing, lint (make lint), run every test tier this machine can run"
+	@echo "make test   install what is missing, lint (make lint), run every test tier this machine can run, the fast ones first"
 	@echo "make test-e2e  install what is missing, run only the kind tier's end-to-end tests (pipeline, skaffold)"
 	@echo "make bench  install what is missing, run the benchmarks in bench/ and print a table"
 	@echo "make setup  only install (cached; SMARTWATCH_CACHE overrides the cache folder)"
@@ -23,8 +23,12 @@ demo: setup
 LEFTOVERS = @.venv/bin/smartwatch stack leftovers --state-dir .stack/test >/dev/null \
 	  || { echo "a test stack or cluster left these behind:"; .venv/bin/smartwatch stack leftovers --state-dir .stack/test; exit 1; }
 
+# The fast tiers first (Python only, a local Spark session, helm renders), stopping at their
+# first failure; then the tiers that start servers and clusters (tests/conftest.py).
+FAST_TIERS = unit or spark or helm
 test: setup lint
-	$(PY) -m pytest tests
+	$(PY) -m pytest tests -m "$(FAST_TIERS)" -x
+	$(PY) -m pytest tests -m "not ($(FAST_TIERS))"
 	$(LEFTOVERS)
 
 # Only the kind tier's end-to-end tests (marker e2e: the pipeline through spark-operator,

@@ -1,7 +1,10 @@
 """Test tiers and the shared local stack.
 
-Tiers are pytest markers: unit (pure logic), integration (real Kafka, Postgres, Spark),
-k8s (real kube-apiserver and etcd), kind (a kind cluster, needs Docker). A tier whose
+Tiers are pytest markers, by what a test needs: unit (Python only), spark (pyspark and Java:
+a local Spark session on small frames), helm (helm only: the chart's render tests),
+integration (real Kafka, Postgres, Spark), k8s (real kube-apiserver and etcd), kind (a kind
+cluster, needs Docker). `make test` runs the first three first, stopping at their first
+failure, then the others. A tier whose
 prerequisites are missing is skipped with the reason, and the summary at the end names every
 skipped tier: nothing is skipped silently.
 
@@ -24,7 +27,24 @@ from smartwatch_dev import toolchain
 from smartwatch_dev.stack import Stack
 from tests.figures import FIGURES
 
-TIERS = ("unit", "integration", "k8s", "kind")
+TIERS = ("unit", "spark", "helm", "integration", "k8s", "kind")
+
+
+def _spark_missing() -> str | None:
+    try:
+        toolchain.java_bin()
+        toolchain.spark_jars()
+    except toolchain.ToolMissing as exc:
+        return str(exc)
+    return None
+
+
+def _helm_missing() -> str | None:
+    try:
+        toolchain.helm_bin()
+    except toolchain.ToolMissing as exc:
+        return str(exc)
+    return None
 
 
 def _integration_missing() -> str | None:
@@ -54,7 +74,8 @@ def _kind_missing() -> str | None:
     return missing()
 
 
-CHECKS = {"integration": _integration_missing, "k8s": _k8s_missing, "kind": _kind_missing}
+CHECKS = {"spark": _spark_missing, "helm": _helm_missing, "integration": _integration_missing,
+          "k8s": _k8s_missing, "kind": _kind_missing}
 _skipped_tiers: dict[str, str] = {}
 _tier_counts: dict[str, int] = dict.fromkeys(TIERS, 0)
 

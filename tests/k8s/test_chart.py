@@ -34,7 +34,7 @@ from tests.k8s.chart import (  # noqa: F401 (the *_fixture functions are fixture
     render,
 )
 
-pytestmark = pytest.mark.k8s
+# Render tests need helm alone (tier helm); the dry run and the install a kube-apiserver (k8s).
 
 
 # --- helm -------------------------------------------------------------------------------------
@@ -42,6 +42,7 @@ pytestmark = pytest.mark.k8s
 
 @pytest.mark.parametrize("case", ["defaults", "embedded-postgres", "external-kafka", "embedded-kafka",
                                   "embedded-everything", "ci-kind"])
+@pytest.mark.helm
 def test_helm_lint_strict_passes(case: str) -> None:
     proc = _helm("lint", "--strict", str(CHART), *CASES[case])
     assert proc.returncode == 0, f"helm lint --strict:\n{proc.stdout}\n{_errors(proc)}"
@@ -49,6 +50,7 @@ def test_helm_lint_strict_passes(case: str) -> None:
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.helm
 def test_renders(case: str) -> None:
     docs = render(CASES[case])
     assert {d["kind"] for d in docs} >= {"Deployment", "Service"}
@@ -78,6 +80,7 @@ def test_renders(case: str) -> None:
     (["--set-string", "objectStore.embedded.minFreeSpace=1 GB"], "objectStore/embedded/minFreeSpace"),
     (["--set", "no.such.value=1"], "additional properties"),
 ])
+@pytest.mark.helm
 def test_bad_values_are_refused_by_name(options: list[str], message: str) -> None:
     proc = _helm("template", RELEASE, str(CHART), *options)
     assert proc.returncode != 0 and message in proc.stderr, proc.stderr
@@ -86,6 +89,7 @@ def test_bad_values_are_refused_by_name(options: list[str], message: str) -> Non
 # --- every object against the real API server -----------------------------------------------
 
 @pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.k8s
 def test_every_object_passes_a_server_dry_run(case: str, kubeconfig: Path, namespace: str) -> None:
     options = CASES[case]
     proc = _helm("template", RELEASE, str(CHART), "--namespace", namespace, *options)
@@ -100,6 +104,7 @@ def test_every_object_passes_a_server_dry_run(case: str, kubeconfig: Path, names
     assert applied == len(docs), out.stdout
 
 
+@pytest.mark.k8s
 def test_install_and_upgrade_keep_the_generated_secrets(kubeconfig: Path, kube_client,
                                                         namespace: str) -> None:
     """A real `helm install` (CRDs from crds/ first) and `helm upgrade`: the generated admin
@@ -144,6 +149,7 @@ def test_install_and_upgrade_keep_the_generated_secrets(kubeconfig: Path, kube_c
 
 # --- what the objects say -----------------------------------------------------------------------
 
+@pytest.mark.helm
 def test_landing_runs_the_pinned_spark_in_the_chart_image() -> None:
     v = versions()
     app = _one(render([]), "SparkApplication")
@@ -163,6 +169,7 @@ def test_landing_runs_the_pinned_spark_in_the_chart_image() -> None:
         assert env["SMARTWATCH_POSTGRES_DSN"]["valueFrom"]["secretKeyRef"]["key"] == "dsn"
 
 
+@pytest.mark.helm
 def test_the_default_spark_image_is_the_pinned_project_image() -> None:
     """SPARK_IMAGE (the CRD's default run image) is the project's Spark image at the chart's
     appVersion: what the landing job runs by default."""
@@ -170,6 +177,7 @@ def test_the_default_spark_image_is_the_pinned_project_image() -> None:
     assert app["spec"]["image"] == versions()["SPARK_IMAGE"]
 
 
+@pytest.mark.helm
 def test_kafka_is_the_pinned_version_with_the_settings_topics() -> None:
     docs = render([])
     kafka = _one(docs, "Kafka")
@@ -189,6 +197,7 @@ def test_kafka_is_the_pinned_version_with_the_settings_topics() -> None:
         f"{kafka['metadata']['name']}-kafka-bootstrap.smartwatch.svc:9092")
 
 
+@pytest.mark.helm
 def test_external_kafka_renders_no_strimzi_objects() -> None:
     docs = render(CASES["external-kafka"])
     assert not [d for d in docs if d["apiVersion"].startswith("kafka.strimzi.io/")]
@@ -197,6 +206,7 @@ def test_external_kafka_renders_no_strimzi_objects() -> None:
     assert _env(api)["SMARTWATCH_KAFKA_BOOTSTRAP"]["value"] == "kafka.example:9092"
 
 
+@pytest.mark.helm
 def test_api_has_auth_on_probes_and_a_migration_step() -> None:
     assert Settings.model_fields["api_auth"].default is True
     auth_env = Settings.model_config["env_prefix"] + "API_AUTH"
@@ -218,6 +228,7 @@ def test_api_has_auth_on_probes_and_a_migration_step() -> None:
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.helm
 def test_every_container_runs_as_non_root(case: str) -> None:
     docs = render(CASES[case])
     checked = 0
@@ -242,6 +253,7 @@ def test_every_container_runs_as_non_root(case: str) -> None:
     assert checked
 
 
+@pytest.mark.helm
 def test_api_and_operator_run_as_the_image_user() -> None:
     docs = render([])
     for name in (f"{RELEASE}-api", f"{RELEASE}-operator"):
@@ -251,6 +263,7 @@ def test_api_and_operator_run_as_the_image_user() -> None:
     assert "\nUSER 10001:10001\n" in dockerfile and '\nENTRYPOINT ["smartwatch"]\n' in dockerfile
 
 
+@pytest.mark.helm
 def test_selector_labels_never_carry_version_or_chart() -> None:
     allowed = {"app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/component"}
     docs = render(CASES["embedded-postgres"])
@@ -264,6 +277,7 @@ def test_selector_labels_never_carry_version_or_chart() -> None:
         assert set(selector) <= allowed, f"{doc['kind']}/{doc['metadata']['name']}: {selector}"
 
 
+@pytest.mark.helm
 def test_schedules_use_the_chart_lake_secret_and_spark_image() -> None:
     docs = render([])
     app = _one(docs, "SparkApplication")

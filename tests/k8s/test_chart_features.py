@@ -14,7 +14,7 @@ import yaml
 from smartwatch.api.routes import health
 from tests.k8s.chart import CASES, KIND_VALUES, RELEASE, VALUES, _env, _one, _pod_specs, render, sets
 
-pytestmark = pytest.mark.k8s
+pytestmark = pytest.mark.helm
 
 API = f"{RELEASE}-api"
 

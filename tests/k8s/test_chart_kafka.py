@@ -12,7 +12,7 @@ import pytest
 
 from tests.k8s.chart import APP_VERSION, CASES, CHART, RELEASE, _env, _helm, _one, render, sets
 
-pytestmark = pytest.mark.k8s
+pytestmark = pytest.mark.helm
 
 NS = "smartwatch"
 EMBEDDED = sets("kafka.mode=embedded")

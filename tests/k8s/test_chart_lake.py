@@ -9,7 +9,7 @@ import pytest
 
 from tests.k8s.chart import APP_VERSION, CASES, RELEASE, _env, _one, render, sets
 
-pytestmark = pytest.mark.k8s
+pytestmark = pytest.mark.helm
 
 NS = "smartwatch"
 STORE = sets("objectStore.embedded.enabled=true")

@@ -14,7 +14,7 @@ import yaml
 from smartwatch_dev.toolchain import REPO_ROOT, helm_docs_bin
 from tests.k8s.chart import CHART
 
-pytestmark = pytest.mark.k8s
+pytestmark = pytest.mark.helm
 
 README = CHART / "README.md"
 ROW = re.compile(r"^\| (\S+) \| (\w+) \| .* \|$")

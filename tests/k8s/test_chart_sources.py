@@ -27,7 +27,7 @@ from tests.k8s.chart import (
 )
 from tests.k8s.conftest import SCHEDULE_CRD
 
-pytestmark = pytest.mark.k8s
+pytestmark = pytest.mark.helm
 
 
 def test_chart_crd_is_the_manifests_crd() -> None:

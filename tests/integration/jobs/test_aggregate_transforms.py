@@ -23,7 +23,7 @@ from smartwatch_jobs.aggregate.transforms import (
     utc_text,
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.spark
 
 D = dt.date
 RECEIVED = dt.datetime(2026, 11, 28, tzinfo=dt.UTC)

@@ -9,7 +9,7 @@ import pytest
 
 from smartwatch_jobs.aggregate import first_copies_added
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.spark
 
 T0 = dt.datetime(2026, 6, 1, 8, tzinfo=dt.UTC)
 D1, D2, D3 = dt.date(2026, 6, 1), dt.date(2026, 6, 2), dt.date(2026, 6, 3)
