@@ -58,7 +58,7 @@ def _integration_missing() -> str | None:
     return None
 
 
-def _k8s_missing() -> str | None:
+def k8s_missing() -> str | None:
     try:
         toolchain.etcd_bin()
         toolchain.kube_bin("kube-apiserver")
@@ -75,7 +75,7 @@ def _kind_missing() -> str | None:
 
 
 CHECKS = {"spark": _spark_missing, "helm": _helm_missing, "integration": _integration_missing,
-          "k8s": _k8s_missing, "kind": _kind_missing}
+          "k8s": k8s_missing, "kind": _kind_missing}
 _skipped_tiers: dict[str, str] = {}
 _tier_counts: dict[str, int] = dict.fromkeys(TIERS, 0)
 

@@ -16,9 +16,8 @@ from pathlib import Path
 import pytest
 
 from smartwatch.db import migrate
-from tests.integration.jobs.landing_data import junk, make_events, produce
+from tests.integration.jobs.landing_data import junk, kafka_records, make_events, produce
 from tests.integration.jobs.test_landing import (
-    _records,
     assert_each_record_once,
     landed_counts,
     read_lake,
@@ -63,7 +62,7 @@ def test_killed_twice_mid_batch_then_each_record_lands_once(kafka_bootstrap, pos
     # 2016: the landing tests' dirty-date checks count only their own year's dates.
     events, produced = make_events(n_devices=6, per_device=600, seed=3, year=2016)
     bad = junk(max_bytes=4096)
-    topic = produce(kafka_bootstrap, _records(produced, bad))
+    topic = produce(kafka_bootstrap, kafka_records(produced, bad))
     lake, quarantine, ckpt = tmp_path / "lake", tmp_path / "q", tmp_path / "ckpt"
     env = {**os.environ, "SMARTWATCH_KAFKA_BOOTSTRAP": kafka_bootstrap,
            "SMARTWATCH_POSTGRES_DSN": postgres_dsn, "SMARTWATCH_EVENTS_TOPIC": topic,

@@ -25,11 +25,11 @@ from tests.integration.api.helpers import device_client, new_device
 from tests.integration.jobs.aggregate_world import (
     OWNER,
     ZONES,
-    _assert_same,
-    _events,
-    _expected,
-    _land,
-    _stored,
+    assert_same,
+    expected_figures,
+    land_events,
+    stored_figures,
+    world_events,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
@@ -62,18 +62,18 @@ def test_postgres_stopped_during_a_run(stack, api, spark, kafka_bootstrap, tmp_p
     registry.close()
     # The world's readings of late October and early November 2026 (a DST end in it), well
     # inside the window the runs compute.
-    events = [e for e in _events(tag, seed=5)
+    events = [e for e in world_events(tag, seed=5)
               if "2026-10-22" <= e["measured_at"][:10] <= "2026-11-08"]
     first = [e for e in events if e["measured_at"] < "2026-11-01"]
-    _land(spark, kafka_bootstrap, tmp_path,
+    land_events(spark, kafka_bootstrap, tmp_path,
           [(e["device_id"].encode(), json.dumps(e).encode()) for e in first], dsn, "pg-1")
     lake = tmp_path / "lake"
     window = align("daily", dt.date(2026, 10, 20), dt.date(2026, 11, 10))
     agg.run_window(spark, f"file://{lake}", dsn, window, f"{tag}-before")
-    before = _stored(dsn, tag, "daily")
+    before = stored_figures(dsn, tag, "daily")
     assert before
     # More readings land, then a run of the same window starts and Postgres stops under it.
-    _land(spark, kafka_bootstrap, tmp_path,
+    land_events(spark, kafka_bootstrap, tmp_path,
           [(e["device_id"].encode(), json.dumps(e).encode()) for e in events if e not in first],
           dsn, "pg-2")
     device, token = new_device(api)
@@ -115,9 +115,9 @@ def test_postgres_stopped_during_a_run(stack, api, spark, kafka_bootstrap, tmp_p
         time.sleep(0.5)
     record("API serving again after Postgres came back", f"{time.monotonic() - back:.1f} s "
            f"(Postgres was down {back - stopped:.1f} s)")
-    assert _stored(dsn, tag, "daily") == before  # the failed run wrote nothing
+    assert stored_figures(dsn, tag, "daily") == before  # the failed run wrote nothing
     assert _run_state(dsn, run) in ("running", "failed"), _run_state(dsn, run)
     rerun = _aggregate(stack, lake, run)  # the same name: a run that never finished
     out = rerun.communicate(timeout=300)[0]
     assert rerun.returncode == 0, out
-    _assert_same(_stored(dsn, tag, "daily"), _expected(lake, dsn, tag, "daily"))
+    assert_same(stored_figures(dsn, tag, "daily"), expected_figures(lake, dsn, tag, "daily"))

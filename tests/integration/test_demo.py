@@ -23,7 +23,7 @@ import pytest
 from smartwatch.settings import Settings
 from smartwatch_dev.stack import Stack
 from smartwatch_dev.toolchain import REPO_ROOT
-from tests.integration.jobs.aggregate_world import _assert_same, _expected, _stored
+from tests.integration.jobs.aggregate_world import assert_same, expected_figures, stored_figures
 from tests.kafka_reader import TopicReader
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1500)]
@@ -101,8 +101,8 @@ def test_each_number_of_the_reconciliation_line_is_what_was_measured(demo) -> No
     assert line["resent"] > 0
     # Every row of every granularity, against DuckDB over the same lake.
     for granularity in ("daily", "weekly", "monthly"):
-        stored = _stored(status["postgres_dsn"], "demo", granularity)
-        _assert_same(stored, _expected(lake, status["postgres_dsn"], "demo", granularity))
+        stored = stored_figures(status["postgres_dsn"], "demo", granularity)
+        assert_same(stored, expected_figures(lake, status["postgres_dsn"], "demo", granularity))
         assert len(stored) == line[granularity]
     # `smartwatch audit` of the demo's dates: every user-day (a daily row each) agrees, and
     # nothing waits in Kafka.

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from tests.integration.test_smoke_kafka import _roundtrip
+from tests.integration.kafka_roundtrip import roundtrip
 
 pytestmark = pytest.mark.integration
 
@@ -14,7 +14,7 @@ pytestmark = pytest.mark.integration
 def test_spark_reads_topic_through_kafka_connector(kafka_bootstrap: str, spark) -> None:
     topic = f"smoke-spark-{uuid.uuid4().hex[:8]}"
     sent = [{"device_id": f"d{i % 3}", "steps": i} for i in range(40)]
-    asyncio.run(_roundtrip(kafka_bootstrap, topic, [json.dumps(e).encode() for e in sent]))
+    asyncio.run(roundtrip(kafka_bootstrap, topic, [json.dumps(e).encode() for e in sent]))
 
     df = (spark.read.format("kafka")
           .option("kafka.bootstrap.servers", kafka_bootstrap)

@@ -19,9 +19,9 @@ pytestmark = pytest.mark.integration
 
 
 def _components() -> str:
-    from tests.conftest import _k8s_missing
+    from tests.conftest import k8s_missing
 
-    return "postgres,kafka" + ("" if _k8s_missing() else ",kube-apiserver")
+    return "postgres,kafka" + ("" if k8s_missing() else ",kube-apiserver")
 
 
 def _smartwatch(state: Path, *args: str, **kw) -> subprocess.Popen:

@@ -84,32 +84,32 @@ def sets(*assignments: str) -> list[str]:
     return [arg for assignment in assignments for arg in ("--set", assignment)]
 
 
-def _docs(text: str) -> list[dict]:
+def parse_docs(text: str) -> list[dict]:
     return [doc for doc in yaml.safe_load_all(text) if doc]
 
 
-def _helm(*args: str) -> subprocess.CompletedProcess:
+def run_helm(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([str(helm_bin()), *args], capture_output=True, text=True, timeout=120)
 
 
-def _errors(proc: subprocess.CompletedProcess) -> str:
+def helm_errors(proc: subprocess.CompletedProcess) -> str:
     # helm logs every symlink it follows (crds/ links to manifests/crds/); only the rest counts.
     return "\n".join(line for line in proc.stderr.splitlines() if "symbolic link" not in line)
 
 
 def render(options: list[str], namespace: str = "smartwatch") -> list[dict]:
-    proc = _helm("template", RELEASE, str(CHART), "--namespace", namespace, *options)
-    assert proc.returncode == 0, f"helm template {options} failed:\n{_errors(proc)}"
-    return _docs(proc.stdout)
+    proc = run_helm("template", RELEASE, str(CHART), "--namespace", namespace, *options)
+    assert proc.returncode == 0, f"helm template {options} failed:\n{helm_errors(proc)}"
+    return parse_docs(proc.stdout)
 
 
 def notes(kubeconfig: Path, namespace: str, options: list[str], release: str = RELEASE) -> str:
     """NOTES.txt as `helm install` prints it (a client-side dry run on the test API server,
     which has no CRDs of the Prometheus operator: its monitors are off, NOTES do not name them)."""
-    proc = _helm("install", release, str(CHART), "--dry-run=client", "--kubeconfig", str(kubeconfig),
+    proc = run_helm("install", release, str(CHART), "--dry-run=client", "--kubeconfig", str(kubeconfig),
                  "--namespace", namespace, *options,
                  *sets("metrics.serviceMonitor.enabled=false", "metrics.podMonitor.enabled=false"))
-    assert proc.returncode == 0, f"helm install --dry-run {options} failed:\n{_errors(proc)}"
+    assert proc.returncode == 0, f"helm install --dry-run {options} failed:\n{helm_errors(proc)}"
     return proc.stdout.split("\nNOTES:\n", 1)[1]
 
 
@@ -118,23 +118,23 @@ def commands(text: str) -> list[str]:
     return [line[2:] for line in text.splitlines() if line.startswith("  ")]
 
 
-def _kubectl(kubeconfig: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+def run_kubectl(kubeconfig: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([str(kube_bin("kubectl")), "--kubeconfig", str(kubeconfig), *args],
                           input=stdin, capture_output=True, text=True, timeout=120)
 
 
-def _one(docs: list[dict], kind: str, name: str | None = None) -> dict:
+def one_object(docs: list[dict], kind: str, name: str | None = None) -> dict:
     found = [d for d in docs if d["kind"] == kind and (name is None or d["metadata"]["name"] == name)]
     assert len(found) == 1, f"expected one {kind} {name or ''}, got {[d['metadata']['name'] for d in found]}"
     return found[0]
 
 
-def _pod_specs(docs: list[dict]) -> dict[str, dict]:
+def pod_specs(docs: list[dict]) -> dict[str, dict]:
     return {f"{d['kind']}/{d['metadata']['name']}": d["spec"]["template"]["spec"]
             for d in docs if d["kind"] in ("Deployment", "StatefulSet", "DaemonSet", "Job")}
 
 
-def _env(container: dict) -> dict[str, dict]:
+def container_env(container: dict) -> dict[str, dict]:
     """A container's env by name; for a SparkApplication's driver or executor, that of the
     container of its pod template."""
     if "template" in container:

@@ -159,7 +159,7 @@ def operator(kubeconfig: Path, cluster: Cluster):
     return run
 
 
-def _expected_app(ns: str, uid: str, name: str, args: list[str], labels: dict[str, str],
+def expected_app(ns: str, uid: str, name: str, args: list[str], labels: dict[str, str],
                   annotations: dict[str, str]) -> dict:
     env = [{"name": "SMARTWATCH_POSTGRES_DSN",
             "valueFrom": {"secretKeyRef": {"name": "pg", "key": "dsn"}}},
@@ -197,21 +197,21 @@ def _pod_template(container: str, env: list[dict]) -> dict:
                                             "capabilities": {"drop": ["ALL"]}}}]}}
 
 
-def _status(cluster: Cluster, name: str) -> dict:
+def schedule_status(cluster: Cluster, name: str) -> dict:
     return cluster.schedule(name).get("status") or {}
 
 
-def _condition(cluster: Cluster, name: str, kind: str) -> dict:
-    return next((c for c in _status(cluster, name).get("conditions", []) if c["type"] == kind),
+def condition(cluster: Cluster, name: str, kind: str) -> dict:
+    return next((c for c in schedule_status(cluster, name).get("conditions", []) if c["type"] == kind),
                 {})
 
 
-def _records(cluster: Cluster, name: str) -> dict[str, dict]:
-    return {f"{r['kind']}:{r['window']}": r for r in _status(cluster, name).get("windows", [])}
+def window_records(cluster: Cluster, name: str) -> dict[str, dict]:
+    return {f"{r['kind']}:{r['window']}": r for r in schedule_status(cluster, name).get("windows", [])}
 
 
-def _started(cluster: Cluster, name: str, key: str = "nextRunTime") -> Any:
-    return wait_for("the schedule's first status", lambda: _status(cluster, name).get(key))
+def started(cluster: Cluster, name: str, key: str = "nextRunTime") -> Any:
+    return wait_for("the schedule's first status", lambda: schedule_status(cluster, name).get(key))
 
 
 # Berlin is UTC+2 in June: "30 2 * * *" fires at 00:30 UTC for the day before.

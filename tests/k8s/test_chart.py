@@ -22,16 +22,16 @@ from tests.k8s.chart import (  # noqa: F401 (the *_fixture functions are fixture
     RELEASE,
     UNVALIDATED_KINDS,
     VALUES,
-    _docs,
-    _env,
-    _errors,
-    _helm,
-    _kubectl,
-    _one,
-    _pod_specs,
     chart_crds_fixture,
+    container_env,
+    helm_errors,
     namespace_fixture,
+    one_object,
+    parse_docs,
+    pod_specs,
     render,
+    run_helm,
+    run_kubectl,
 )
 
 # Render tests need helm alone (tier helm); the dry run and the install a kube-apiserver (k8s).
@@ -44,8 +44,8 @@ from tests.k8s.chart import (  # noqa: F401 (the *_fixture functions are fixture
                                   "embedded-everything", "ci-kind"])
 @pytest.mark.helm
 def test_helm_lint_strict_passes(case: str) -> None:
-    proc = _helm("lint", "--strict", str(CHART), *CASES[case])
-    assert proc.returncode == 0, f"helm lint --strict:\n{proc.stdout}\n{_errors(proc)}"
+    proc = run_helm("lint", "--strict", str(CHART), *CASES[case])
+    assert proc.returncode == 0, f"helm lint --strict:\n{proc.stdout}\n{helm_errors(proc)}"
     assert "[WARNING]" not in proc.stdout and "[ERROR]" not in proc.stdout, proc.stdout
 
 
@@ -82,7 +82,7 @@ def test_renders(case: str) -> None:
 ])
 @pytest.mark.helm
 def test_bad_values_are_refused_by_name(options: list[str], message: str) -> None:
-    proc = _helm("template", RELEASE, str(CHART), *options)
+    proc = run_helm("template", RELEASE, str(CHART), *options)
     assert proc.returncode != 0 and message in proc.stderr, proc.stderr
 
 
@@ -92,11 +92,11 @@ def test_bad_values_are_refused_by_name(options: list[str], message: str) -> Non
 @pytest.mark.k8s
 def test_every_object_passes_a_server_dry_run(case: str, kubeconfig: Path, namespace: str) -> None:
     options = CASES[case]
-    proc = _helm("template", RELEASE, str(CHART), "--namespace", namespace, *options)
-    assert proc.returncode == 0, _errors(proc)
+    proc = run_helm("template", RELEASE, str(CHART), "--namespace", namespace, *options)
+    assert proc.returncode == 0, helm_errors(proc)
     # The Prometheus operator's kinds have no CRD here: test_chart_features asserts on them.
-    docs = [d for d in _docs(proc.stdout) if d["kind"] not in UNVALIDATED_KINDS]
-    out = _kubectl(kubeconfig, "apply", "--dry-run=server", "--validate=strict", "-n", namespace,
+    docs = [d for d in parse_docs(proc.stdout) if d["kind"] not in UNVALIDATED_KINDS]
+    out = run_kubectl(kubeconfig, "apply", "--dry-run=server", "--validate=strict", "-n", namespace,
                    "-f", "-", stdin=yaml.safe_dump_all(docs))
     assert out.returncode == 0, f"kubectl apply --dry-run=server ({case}):\n{out.stderr}"
     assert "PodSecurity" not in out.stderr, f"restricted Pod Security profile ({case}):\n{out.stderr}"
@@ -126,18 +126,18 @@ def test_install_and_upgrade_keep_the_generated_secrets(kubeconfig: Path, kube_c
         return {name: core.read_namespaced_secret(f"{release}-smartwatch-{name}", namespace).data
                 for name in names}
 
-    proc = _helm("install", release, str(CHART), *common, *options)
+    proc = run_helm("install", release, str(CHART), *common, *options)
     try:
-        assert proc.returncode == 0, _errors(proc)
+        assert proc.returncode == 0, helm_errors(proc)
         first = secrets()
         assert set(first["objectstore"]) == {"accessKey", "secretKey"}
-        proc = _helm("upgrade", release, str(CHART), *common, *options, "--set", "api.replicas=3")
-        assert proc.returncode == 0, _errors(proc)
+        proc = run_helm("upgrade", release, str(CHART), *common, *options, "--set", "api.replicas=3")
+        assert proc.returncode == 0, helm_errors(proc)
         assert secrets() == first
         apps = client.AppsV1Api(kube_client)
         assert apps.read_namespaced_deployment(f"{release}-smartwatch-api", namespace).spec.replicas == 3
     finally:
-        _helm("uninstall", release, *common)
+        run_helm("uninstall", release, *common)
     left = {}
     for name in names:
         try:
@@ -152,7 +152,7 @@ def test_install_and_upgrade_keep_the_generated_secrets(kubeconfig: Path, kube_c
 @pytest.mark.helm
 def test_landing_runs_the_pinned_spark_in_the_chart_image() -> None:
     v = versions()
-    app = _one(render([]), "SparkApplication")
+    app = one_object(render([]), "SparkApplication")
     spec = app["spec"]
     assert spec["sparkVersion"] == v["SPARK_VERSION"]
     image = VALUES["sparkImage"]
@@ -163,7 +163,7 @@ def test_landing_runs_the_pinned_spark_in_the_chart_image() -> None:
     assert spec["restartPolicy"]["type"] in ("Always", "OnFailure")
     assert spec["driver"]["serviceAccount"] == "spark"
     for role in ("driver", "executor"):
-        env = _env(spec[role])
+        env = container_env(spec[role])
         assert {"SMARTWATCH_KAFKA_BOOTSTRAP", "SMARTWATCH_LAKE_URI", "SMARTWATCH_QUARANTINE_URI",
                 "SMARTWATCH_CHECKPOINT_URI"} <= set(env)
         assert env["SMARTWATCH_POSTGRES_DSN"]["valueFrom"]["secretKeyRef"]["key"] == "dsn"
@@ -173,16 +173,16 @@ def test_landing_runs_the_pinned_spark_in_the_chart_image() -> None:
 def test_the_default_spark_image_is_the_pinned_project_image() -> None:
     """SPARK_IMAGE (the CRD's default run image) is the project's Spark image at the chart's
     appVersion: what the landing job runs by default."""
-    app = _one(render([]), "SparkApplication")
+    app = one_object(render([]), "SparkApplication")
     assert app["spec"]["image"] == versions()["SPARK_IMAGE"]
 
 
 @pytest.mark.helm
 def test_kafka_is_the_pinned_version_with_the_settings_topics() -> None:
     docs = render([])
-    kafka = _one(docs, "Kafka")
+    kafka = one_object(docs, "Kafka")
     assert kafka["spec"]["kafka"]["version"] == versions()["KAFKA_VERSION"]
-    pool = _one(docs, "KafkaNodePool")
+    pool = one_object(docs, "KafkaNodePool")
     assert sorted(pool["spec"]["roles"]) == ["broker", "controller"]
     assert pool["spec"]["storage"]["type"] == "persistent-claim"
     assert pool["metadata"]["labels"]["strimzi.io/cluster"] == kafka["metadata"]["name"]
@@ -192,8 +192,8 @@ def test_kafka_is_the_pinned_version_with_the_settings_topics() -> None:
     for topic in topics.values():
         assert topic["spec"]["partitions"] == fields["topic_partitions"].default
         assert topic["metadata"]["labels"]["strimzi.io/cluster"] == kafka["metadata"]["name"]
-    api = _one(docs, "Deployment", f"{RELEASE}-api")["spec"]["template"]["spec"]["containers"][0]
-    assert _env(api)["SMARTWATCH_KAFKA_BOOTSTRAP"]["value"] == (
+    api = one_object(docs, "Deployment", f"{RELEASE}-api")["spec"]["template"]["spec"]["containers"][0]
+    assert container_env(api)["SMARTWATCH_KAFKA_BOOTSTRAP"]["value"] == (
         f"{kafka['metadata']['name']}-kafka-bootstrap.smartwatch.svc:9092")
 
 
@@ -202,17 +202,17 @@ def test_external_kafka_renders_no_strimzi_objects() -> None:
     docs = render(CASES["external-kafka"])
     assert not [d for d in docs if d["apiVersion"].startswith("kafka.strimzi.io/")]
     assert not [d for d in docs if d["metadata"]["labels"].get("app.kubernetes.io/component") == "kafka"]
-    api = _one(docs, "Deployment", f"{RELEASE}-api")["spec"]["template"]["spec"]["containers"][0]
-    assert _env(api)["SMARTWATCH_KAFKA_BOOTSTRAP"]["value"] == "kafka.example:9092"
+    api = one_object(docs, "Deployment", f"{RELEASE}-api")["spec"]["template"]["spec"]["containers"][0]
+    assert container_env(api)["SMARTWATCH_KAFKA_BOOTSTRAP"]["value"] == "kafka.example:9092"
 
 
 @pytest.mark.helm
 def test_api_has_auth_on_probes_and_a_migration_step() -> None:
     assert Settings.model_fields["api_auth"].default is True
     auth_env = Settings.model_config["env_prefix"] + "API_AUTH"
-    spec = _one(render([]), "Deployment", f"{RELEASE}-api")["spec"]["template"]["spec"]
+    spec = one_object(render([]), "Deployment", f"{RELEASE}-api")["spec"]["template"]["spec"]
     api = spec["containers"][0]
-    env = _env(api)
+    env = container_env(api)
     assert env[auth_env]["value"] == "true"
     assert api["command"] == ["smartwatch", "api"]
     assert env["SMARTWATCH_POSTGRES_DSN"]["valueFrom"]["secretKeyRef"] == {
@@ -223,8 +223,8 @@ def test_api_has_auth_on_probes_and_a_migration_step() -> None:
     assert api["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert [c["command"] for c in spec["initContainers"]] == [
         ["smartwatch", "db", "migrate", "--wait", "300"]]
-    off = _one(render(["--set", "api.auth=false"]), "Deployment", f"{RELEASE}-api")
-    assert _env(off["spec"]["template"]["spec"]["containers"][0])[auth_env]["value"] == "false"
+    off = one_object(render(["--set", "api.auth=false"]), "Deployment", f"{RELEASE}-api")
+    assert container_env(off["spec"]["template"]["spec"]["containers"][0])[auth_env]["value"] == "false"
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -232,7 +232,7 @@ def test_api_has_auth_on_probes_and_a_migration_step() -> None:
 def test_every_container_runs_as_non_root(case: str) -> None:
     docs = render(CASES[case])
     checked = 0
-    for where, spec in _pod_specs(docs).items():
+    for where, spec in pod_specs(docs).items():
         pod = spec.get("securityContext", {})
         for container in [*spec.get("initContainers", []), *spec["containers"]]:
             ctx = {**pod, **container.get("securityContext", {})}
@@ -257,7 +257,7 @@ def test_every_container_runs_as_non_root(case: str) -> None:
 def test_api_and_operator_run_as_the_image_user() -> None:
     docs = render([])
     for name in (f"{RELEASE}-api", f"{RELEASE}-operator"):
-        spec = _one(docs, "Deployment", name)["spec"]["template"]["spec"]
+        spec = one_object(docs, "Deployment", name)["spec"]["template"]["spec"]
         assert spec["securityContext"]["runAsUser"] == 10001, name
     dockerfile = (REPO_ROOT / "build" / "images" / "smartwatch.Dockerfile").read_text()
     assert "\nUSER 10001:10001\n" in dockerfile and '\nENTRYPOINT ["smartwatch"]\n' in dockerfile
@@ -280,7 +280,7 @@ def test_selector_labels_never_carry_version_or_chart() -> None:
 @pytest.mark.helm
 def test_schedules_use_the_chart_lake_secret_and_spark_image() -> None:
     docs = render([])
-    app = _one(docs, "SparkApplication")
+    app = one_object(docs, "SparkApplication")
     schedules = {d["metadata"]["name"]: d["spec"] for d in docs if d["kind"] == "AggregationSchedule"}
     assert set(schedules) == {f"{RELEASE}-daily", f"{RELEASE}-weekly", f"{RELEASE}-monthly"}
     for name, spec in schedules.items():

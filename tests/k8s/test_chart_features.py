@@ -12,7 +12,17 @@ import pytest
 import yaml
 
 from smartwatch.api.routes import health
-from tests.k8s.chart import CASES, KIND_VALUES, RELEASE, VALUES, _env, _one, _pod_specs, render, sets
+from tests.k8s.chart import (
+    CASES,
+    KIND_VALUES,
+    RELEASE,
+    VALUES,
+    container_env,
+    one_object,
+    pod_specs,
+    render,
+    sets,
+)
 
 pytestmark = pytest.mark.helm
 
@@ -20,7 +30,7 @@ API = f"{RELEASE}-api"
 
 
 def _deployment(docs: list[dict], name: str = API) -> dict:
-    return _one(docs, "Deployment", name)
+    return one_object(docs, "Deployment", name)
 
 
 def _kinds(docs: list[dict], kind: str) -> dict[str, dict]:
@@ -53,7 +63,7 @@ def test_autoscaling_is_an_hpa_that_owns_the_replicas() -> None:
     docs = render(sets("api.autoscaling.enabled=true", "api.autoscaling.minReplicas=3",
                        "api.autoscaling.maxReplicas=7", "api.autoscaling.targetCPUUtilizationPercentage=65"))
     assert "replicas" not in _deployment(docs)["spec"]
-    hpa = _one(docs, "HorizontalPodAutoscaler", API)
+    hpa = one_object(docs, "HorizontalPodAutoscaler", API)
     assert hpa["apiVersion"] == "autoscaling/v2"
     assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": API}
     assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (3, 7)
@@ -114,7 +124,7 @@ def test_embedded_services_accept_only_the_release_and_its_runs() -> None:
     for template in templates:
         assert template["metadata"]["labels"]["app.kubernetes.io/instance"] == RELEASE
     landing = render([*CASES["embedded-everything"], *sets("landing.enabled=true")])
-    app = _one(landing, "SparkApplication")
+    app = one_object(landing, "SparkApplication")
     for role in ("driver", "executor"):
         assert app["spec"][role]["labels"]["app.kubernetes.io/instance"] == RELEASE
     assert app["metadata"]["labels"]["app.kubernetes.io/instance"] == RELEASE
@@ -122,12 +132,12 @@ def test_embedded_services_accept_only_the_release_and_its_runs() -> None:
 
 def test_the_api_accepts_its_port_from_anywhere_or_the_given_peers() -> None:
     docs = render(CASES["embedded-everything"])
-    (rule,) = _one(docs, "NetworkPolicy", API)["spec"]["ingress"]
+    (rule,) = one_object(docs, "NetworkPolicy", API)["spec"]["ingress"]
     assert rule == {"ports": [{"port": VALUES["api"]["port"], "protocol": "TCP"}]}
     peers = [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}]
     docs = render([*sets("networkPolicy.enabled=true"),
                    "--set-json", f"networkPolicy.apiIngressFrom={json.dumps(peers)}"])
-    (rule,) = _one(docs, "NetworkPolicy", API)["spec"]["ingress"]
+    (rule,) = one_object(docs, "NetworkPolicy", API)["spec"]["ingress"]
     assert rule["from"] == peers
     # Strimzi's Kafka and an external Postgres are not the chart's to fence.
     assert set(_kinds(docs, "NetworkPolicy")) == {API}
@@ -138,7 +148,7 @@ def test_the_api_accepts_its_port_from_anywhere_or_the_given_peers() -> None:
 def test_the_ingress_routes_to_the_api_service() -> None:
     assert not _kinds(render([]), "Ingress")
     docs = render(CASES["embedded-everything"])
-    ingress = _one(docs, "Ingress", API)
+    ingress = one_object(docs, "Ingress", API)
     assert ingress["apiVersion"] == "networking.k8s.io/v1"
     assert ingress["spec"]["ingressClassName"] == "nginx"
     assert ingress["spec"]["tls"] == [{"secretName": "smartwatch-tls", "hosts": ["smartwatch.example.com"]}]
@@ -146,12 +156,12 @@ def test_the_ingress_routes_to_the_api_service() -> None:
     assert rule["host"] == "smartwatch.example.com"
     (path,) = rule["http"]["paths"]
     assert (path["path"], path["pathType"]) == ("/", "Prefix")
-    service = _one(docs, "Service", API)
+    service = one_object(docs, "Service", API)
     assert path["backend"]["service"] == {"name": service["metadata"]["name"],
                                           "port": {"name": service["spec"]["ports"][0]["name"]}}
     docs = render(["--set", "api.ingress.enabled=true", "--set", "api.ingress.annotations.a=b",
                    "--set-json", 'api.ingress.hosts=[{"paths":[{"path":"/v1"}]}]'])
-    ingress = _one(docs, "Ingress", API)
+    ingress = one_object(docs, "Ingress", API)
     assert ingress["metadata"]["annotations"] == {"a": "b"}
     assert "ingressClassName" not in ingress["spec"] and "tls" not in ingress["spec"]
     (rule,) = ingress["spec"]["rules"]
@@ -228,21 +238,21 @@ def test_the_kafka_ui_serves_on_8085_and_points_at_the_release_kafka() -> None:
     assert not [d for d in render([]) if d["metadata"]["name"].endswith("kafka-ui")]
     docs = render(CASES["embedded-kafka"])
     name = f"{RELEASE}-kafka-ui"
-    service = _one(docs, "Service", name)
+    service = one_object(docs, "Service", name)
     (port,) = service["spec"]["ports"]
     assert (port["port"], port["targetPort"]) == (8085, "http")
     pod = _deployment(docs, name)["spec"]["template"]["spec"]
     (ui,) = pod["containers"]
     assert {p["name"]: p["containerPort"] for p in ui["ports"]} == {"http": 8080}
     assert ui["image"] == f"kafbat/kafka-ui:{VALUES['kafkaUI']['image']['tag']}"
-    env = _env(ui)
+    env = container_env(ui)
     assert env["KAFKA_CLUSTERS_0_NAME"]["value"] == RELEASE
-    api = _env(_deployment(docs)["spec"]["template"]["spec"]["containers"][0])
+    api = container_env(_deployment(docs)["spec"]["template"]["spec"]["containers"][0])
     assert env["KAFKA_CLUSTERS_0_BOOTSTRAPSERVERS"]["value"] == api["SMARTWATCH_KAFKA_BOOTSTRAP"]["value"]
     assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] != 0
     assert ui["securityContext"]["readOnlyRootFilesystem"] is True
     extra = render([*CASES["embedded-kafka"], *sets("kafkaUI.env.AUTH_TYPE=LOGIN_FORM")])
-    extra_env = _env(_deployment(extra, name)["spec"]["template"]["spec"]["containers"][0])
+    extra_env = container_env(_deployment(extra, name)["spec"]["template"]["spec"]["containers"][0])
     assert extra_env["AUTH_TYPE"]["value"] == "LOGIN_FORM"
 
 
@@ -258,16 +268,16 @@ def test_the_kind_values() -> None:
     assert values["networkPolicy"]["enabled"] is True
     assert values["landing"]["enabled"] is False and values["schedules"] == []
     docs = render(CASES["ci-kind"])
-    assert _one(docs, "PodDisruptionBudget", API)
+    assert one_object(docs, "PodDisruptionBudget", API)
     assert _kinds(docs, "NetworkPolicy")
     assert not [d for d in docs if d["kind"] in ("SparkApplication", "AggregationSchedule")]
     assert not [d for d in docs if d["apiVersion"].startswith("kafka.strimzi.io/")]
-    job = _one(docs, "Job")
+    job = one_object(docs, "Job")
     (bucket,) = job["spec"]["template"]["spec"]["containers"]
     assert bucket["args"] == ["bucket", "smartwatch-lake"]
     # The installer's --set of every image lands, and nothing is pulled.
     images = {}
-    for where, pod in _pod_specs(docs).items():
+    for where, pod in pod_specs(docs).items():
         for container in [*pod.get("initContainers", []), *pod["containers"]]:
             images[f"{where}/{container['name']}"] = container["image"]
             assert container["imagePullPolicy"] in ("IfNotPresent", "Never"), where
@@ -278,7 +288,7 @@ def test_the_kind_values() -> None:
     claims = [c for d in docs if d["kind"] == "StatefulSet" for c in d["spec"]["volumeClaimTemplates"]]
     assert {c["spec"]["resources"]["requests"]["storage"] for c in claims} == {"1Gi"}
     spark = render([*CASES["ci-kind"], *sets("landing.enabled=true")])
-    assert _one(spark, "SparkApplication")["spec"]["image"] == "smartwatch-spark:dev"
+    assert one_object(spark, "SparkApplication")["spec"]["image"] == "smartwatch-spark:dev"
 
 
 def test_a_pre_delete_job_lets_the_schedules_go_before_the_operator() -> None:

@@ -10,7 +10,17 @@ import re
 
 import pytest
 
-from tests.k8s.chart import APP_VERSION, CASES, CHART, RELEASE, _env, _helm, _one, render, sets
+from tests.k8s.chart import (
+    APP_VERSION,
+    CASES,
+    CHART,
+    RELEASE,
+    container_env,
+    one_object,
+    render,
+    run_helm,
+    sets,
+)
 
 pytestmark = pytest.mark.helm
 
@@ -20,21 +30,21 @@ SASL_SSL = CASES["external-kafka-sasl-ssl"]
 
 
 def _api(docs: list[dict]) -> dict:
-    return _one(docs, "Deployment", f"{RELEASE}-api")["spec"]["template"]["spec"]
+    return one_object(docs, "Deployment", f"{RELEASE}-api")["spec"]["template"]["spec"]
 
 
 def _landing(docs: list[dict]) -> dict:
-    return _one(docs, "SparkApplication")["spec"]
+    return one_object(docs, "SparkApplication")["spec"]
 
 
 def _bootstraps(docs: list[dict]) -> set[str]:
     """SMARTWATCH_KAFKA_BOOTSTRAP of the API and the landing job's driver and executors, and
     the Kafka UI's bootstrap, when there is one."""
-    found = {_env(_api(docs)["containers"][0])["SMARTWATCH_KAFKA_BOOTSTRAP"]["value"]}
+    found = {container_env(_api(docs)["containers"][0])["SMARTWATCH_KAFKA_BOOTSTRAP"]["value"]}
     for role in ("driver", "executor"):
-        found.add(_env(_landing(docs)[role])["SMARTWATCH_KAFKA_BOOTSTRAP"]["value"])
+        found.add(container_env(_landing(docs)[role])["SMARTWATCH_KAFKA_BOOTSTRAP"]["value"])
     for ui in (d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"].endswith("kafka-ui")):
-        found.add(_env(ui["spec"]["template"]["spec"]["containers"][0])
+        found.add(container_env(ui["spec"]["template"]["spec"]["containers"][0])
                   ["KAFKA_CLUSTERS_0_BOOTSTRAPSERVERS"]["value"])
     return found
 
@@ -64,10 +74,10 @@ def test_embedded_mode_with_three_nodes_survives_one_lost() -> None:
     min.insync.replicas 2, all pods started at once, and at most one out for a drain.
     (tests/integration/test_kafka_quorum.py runs these settings and kills a node.)"""
     docs = render([*CASES["embedded-kafka"], *sets("kafka.embedded.replicas=3")])
-    sts = _one(docs, "StatefulSet", f"{RELEASE}-kafka")
+    sts = one_object(docs, "StatefulSet", f"{RELEASE}-kafka")
     assert sts["spec"]["replicas"] == 3
     assert sts["spec"]["podManagementPolicy"] == "Parallel"
-    env = _env(sts["spec"]["template"]["spec"]["containers"][0])
+    env = container_env(sts["spec"]["template"]["spec"]["containers"][0])
     assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"]["value"] == ",".join(
         f"{i}@{RELEASE}-kafka-{i}.{RELEASE}-kafka-headless.smartwatch.svc:9093" for i in range(3))
     cluster_id = env["KAFKA_CLUSTER_ID"]["value"]
@@ -81,7 +91,7 @@ def test_embedded_mode_with_three_nodes_survives_one_lost() -> None:
                       "transaction.state.log.min.isr": "2",
                       "share.coordinator.state.topic.replication.factor": "3",
                       "share.coordinator.state.topic.min.isr": "2"}
-    pdb = _one(docs, "PodDisruptionBudget", f"{RELEASE}-kafka")
+    pdb = one_object(docs, "PodDisruptionBudget", f"{RELEASE}-kafka")
     assert pdb["spec"]["maxUnavailable"] == 1
     assert pdb["spec"]["selector"]["matchLabels"].items() <= \
         sts["spec"]["template"]["metadata"]["labels"].items()
@@ -95,20 +105,20 @@ def test_embedded_mode_with_three_nodes_survives_one_lost() -> None:
      "topics.replicas 3 exceeds kafka.embedded.replicas 1"),
 ])
 def test_embedded_settings_that_lose_readings_are_refused(options: list[str], message: str) -> None:
-    proc = _helm("template", RELEASE, str(CHART), *CASES["embedded-kafka"], *sets(*options))
+    proc = run_helm("template", RELEASE, str(CHART), *CASES["embedded-kafka"], *sets(*options))
     assert proc.returncode != 0 and message in proc.stderr, proc.stderr
 
 
 def test_embedded_mode_is_one_kraft_node_of_the_project_image() -> None:
     docs = render(CASES["embedded-kafka"])
     assert not [d for d in docs if d["apiVersion"].startswith("kafka.strimzi.io/")]
-    sts = _one(docs, "StatefulSet", f"{RELEASE}-kafka")
+    sts = one_object(docs, "StatefulSet", f"{RELEASE}-kafka")
     assert sts["spec"]["replicas"] == 1
-    headless = _one(docs, "Service", f"{RELEASE}-kafka-headless")
+    headless = one_object(docs, "Service", f"{RELEASE}-kafka-headless")
     assert sts["spec"]["serviceName"] == headless["metadata"]["name"]
     assert headless["spec"]["clusterIP"] == "None"
     assert headless["spec"]["publishNotReadyAddresses"] is True  # its name resolves before ready
-    client = _one(docs, "Service", f"{RELEASE}-kafka")
+    client = one_object(docs, "Service", f"{RELEASE}-kafka")
     assert [(p["port"], p["targetPort"]) for p in client["spec"]["ports"]] == [(9092, "kafka")]
     labels = sts["spec"]["template"]["metadata"]["labels"]
     for service in (headless, client):
@@ -118,7 +128,7 @@ def test_embedded_mode_is_one_kraft_node_of_the_project_image() -> None:
     (kafka,) = pod["containers"]
     assert kafka["image"] == f"smartwatch-kafka:{APP_VERSION}"
     assert "command" not in kafka and "args" not in kafka  # the image's entrypoint runs the broker
-    env = _env(kafka)
+    env = container_env(kafka)
     assert env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
     assert env["POD_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"
     advertised = f"$(POD_NAME).{RELEASE}-kafka-headless.$(POD_NAMESPACE).svc"
@@ -159,19 +169,19 @@ def test_embedded_kafka_values_reach_the_broker() -> None:
                                     "kafka.embedded.heapOpts=-Xmx256m", "topics.partitions=3",
                                     "topics.events=ev", "topics.deadLetter=dl",
                                     "kafka.embedded.resources.requests.cpu=50m")])
-    sts = _one(docs, "StatefulSet", f"{RELEASE}-kafka")
+    sts = one_object(docs, "StatefulSet", f"{RELEASE}-kafka")
     (kafka,) = sts["spec"]["template"]["spec"]["containers"]
     assert kafka["image"] == "registry.example/kafka:4.2.1-1"
     assert kafka["imagePullPolicy"] == "Never"
     assert kafka["resources"]["requests"]["cpu"] == "50m"
-    env = _env(kafka)
+    env = container_env(kafka)
     assert env["KAFKA_TOPICS"]["value"] == "ev:3:1 dl:3:1"
     assert env["KAFKA_HEAP_OPTS"]["value"] == "-Xmx256m"
     assert env["KAFKA_EXTRA_CONFIG"]["value"].split() == ["log.retention.hours=168"]
     (claim,) = sts["spec"]["volumeClaimTemplates"]
     assert claim["spec"]["storageClassName"] == "fast"
     assert claim["spec"]["resources"]["requests"]["storage"] == "1Gi"
-    api = _env(_api(docs)["containers"][0])
+    api = container_env(_api(docs)["containers"][0])
     assert api["SMARTWATCH_EVENTS_TOPIC"]["value"] == "ev"
     assert api["SMARTWATCH_DEAD_LETTER_TOPIC"]["value"] == "dl"
 
@@ -180,7 +190,7 @@ def test_embedded_kafka_values_reach_the_broker() -> None:
 
 def test_external_plaintext_kafka_has_no_login() -> None:
     docs = render(CASES["external-kafka"])
-    for env in (_env(_api(docs)["containers"][0]), _env(_landing(docs)["driver"])):
+    for env in (container_env(_api(docs)["containers"][0]), container_env(_landing(docs)["driver"])):
         assert env["SMARTWATCH_KAFKA_SECURITY_PROTOCOL"]["value"] == "PLAINTEXT"
         assert not {"SMARTWATCH_KAFKA_SASL_MECHANISM", "SMARTWATCH_KAFKA_SASL_USERNAME",
                     "SMARTWATCH_KAFKA_SASL_PASSWORD", "SMARTWATCH_KAFKA_SSL_CA_FILE"} & set(env)
@@ -191,7 +201,7 @@ def test_external_sasl_ssl_kafka_logs_in_from_the_secret_and_trusts_its_ca() -> 
     docs = render(SASL_SSL)
     api = _api(docs)
     container = api["containers"][0]
-    env = _env(container)
+    env = container_env(container)
     assert env["SMARTWATCH_KAFKA_SECURITY_PROTOCOL"]["value"] == "SASL_SSL"
     assert env["SMARTWATCH_KAFKA_SASL_MECHANISM"]["value"] == "SCRAM-SHA-256"
     assert env["SMARTWATCH_KAFKA_SASL_USERNAME"]["valueFrom"]["secretKeyRef"] == {
@@ -209,7 +219,7 @@ def test_external_sasl_ssl_kafka_logs_in_from_the_secret_and_trusts_its_ca() -> 
     # The landing job: the same variables; the Secret mounted by spark-operator (`secrets`).
     landing = _landing(docs)
     for role in ("driver", "executor"):
-        role_env = _env(landing[role])
+        role_env = container_env(landing[role])
         for name in ("SMARTWATCH_KAFKA_SECURITY_PROTOCOL", "SMARTWATCH_KAFKA_SASL_MECHANISM",
                      "SMARTWATCH_KAFKA_SASL_USERNAME", "SMARTWATCH_KAFKA_SASL_PASSWORD",
                      "SMARTWATCH_KAFKA_SSL_CA_FILE"):
@@ -217,8 +227,8 @@ def test_external_sasl_ssl_kafka_logs_in_from_the_secret_and_trusts_its_ca() -> 
         assert landing[role]["secrets"] == [{"name": "kafka-login", "path": posixpath.dirname(ca_file),
                                              "secretType": "Generic"}]
     # The Kafka UI logs in the same way.
-    ui = _one(docs, "Deployment", f"{RELEASE}-kafka-ui")["spec"]["template"]["spec"]
-    ui_env = _env(ui["containers"][0])
+    ui = one_object(docs, "Deployment", f"{RELEASE}-kafka-ui")["spec"]["template"]["spec"]
+    ui_env = container_env(ui["containers"][0])
     assert ui_env["KAFKA_CLUSTERS_0_PROPERTIES_SECURITY_PROTOCOL"]["value"] == "SASL_SSL"
     assert ui_env["KAFKA_CLUSTERS_0_PROPERTIES_SASL_MECHANISM"]["value"] == "SCRAM-SHA-256"
     jaas = ui_env["KAFKA_CLUSTERS_0_PROPERTIES_SASL_JAAS_CONFIG"]["value"]
@@ -231,11 +241,12 @@ def test_external_sasl_ssl_kafka_logs_in_from_the_secret_and_trusts_its_ca() -> 
 def test_external_kafka_secret_keys_are_values() -> None:
     docs = render([*SASL_SSL, *sets("kafka.external.usernameKey=user", "kafka.external.passwordKey=pw",
                                     "kafka.external.caKey=tls.ca", "kafka.external.sasl.mechanism=PLAIN")])
-    env = _env(_api(docs)["containers"][0])
+    env = container_env(_api(docs)["containers"][0])
     assert env["SMARTWATCH_KAFKA_SASL_USERNAME"]["valueFrom"]["secretKeyRef"]["key"] == "user"
     assert env["SMARTWATCH_KAFKA_SASL_PASSWORD"]["valueFrom"]["secretKeyRef"]["key"] == "pw"
     assert env["SMARTWATCH_KAFKA_SSL_CA_FILE"]["value"].endswith("/tls.ca")
-    ui = _env(_one(docs, "Deployment", f"{RELEASE}-kafka-ui")["spec"]["template"]["spec"]["containers"][0])
+    ui_pod = one_object(docs, "Deployment", f"{RELEASE}-kafka-ui")["spec"]["template"]["spec"]
+    ui = container_env(ui_pod["containers"][0])
     assert ui["KAFKA_CLUSTERS_0_PROPERTIES_SASL_JAAS_CONFIG"]["value"].startswith(
         "org.apache.kafka.common.security.plain.PlainLoginModule required ")
 
@@ -247,14 +258,14 @@ def test_external_kafka_secret_keys_are_values() -> None:
 def test_external_kafka_without_a_ca_file(options: list[str]) -> None:
     docs = render([*SASL_SSL, *options])
     api = _api(docs)
-    assert "SMARTWATCH_KAFKA_SSL_CA_FILE" not in _env(api["containers"][0])
+    assert "SMARTWATCH_KAFKA_SSL_CA_FILE" not in container_env(api["containers"][0])
     assert "kafka-ca" not in {v["name"] for v in api["volumes"]}
     assert "secrets" not in _landing(docs)["driver"]
-    assert "SMARTWATCH_KAFKA_SASL_PASSWORD" in _env(api["containers"][0])
+    assert "SMARTWATCH_KAFKA_SASL_PASSWORD" in container_env(api["containers"][0])
 
 
 def test_external_ssl_kafka_needs_no_login() -> None:
-    env = _env(_api(render(CASES["external-kafka-ssl"]))["containers"][0])
+    env = container_env(_api(render(CASES["external-kafka-ssl"]))["containers"][0])
     assert env["SMARTWATCH_KAFKA_SECURITY_PROTOCOL"]["value"] == "SSL"
     assert env["SMARTWATCH_KAFKA_SSL_CA_FILE"]["value"].endswith("/ca.crt")
     assert "SMARTWATCH_KAFKA_SASL_USERNAME" not in env and "SMARTWATCH_KAFKA_SASL_MECHANISM" not in env
@@ -264,7 +275,7 @@ def test_no_kafka_credential_is_ever_a_literal() -> None:
     for case in ("external-kafka-sasl-ssl", "external-kafka-ssl"):
         for doc in render(CASES[case]):
             for where in _containers(doc):
-                for name, entry in _env(where).items():
+                for name, entry in container_env(where).items():
                     if "SASL_USERNAME" in name or "SASL_PASSWORD" in name:
                         assert "value" not in entry and "secretKeyRef" in entry["valueFrom"], (case, name)
 
@@ -281,13 +292,13 @@ def _containers(doc: dict) -> list[dict]:
 # --- surviving a broker ----------------------------------------------------------------------
 
 def _broker_config(docs: list[dict]) -> dict:
-    return _one(docs, "Kafka")["spec"]["kafka"]["config"]
+    return one_object(docs, "Kafka")["spec"]["kafka"]["config"]
 
 
 def test_strimzi_defaults_survive_one_lost_broker() -> None:
     """3 nodes, every topic (internal ones too) on 3 of them, an acknowledgement on 2 disks."""
     docs = render([])
-    assert _one(docs, "KafkaNodePool")["spec"]["replicas"] == 3
+    assert one_object(docs, "KafkaNodePool")["spec"]["replicas"] == 3
     config = _broker_config(docs)
     assert {k: config[k] for k in ("default.replication.factor", "offsets.topic.replication.factor",
                                    "transaction.state.log.replication.factor")} == dict.fromkeys(
@@ -311,9 +322,9 @@ def test_strimzi_defaults_survive_one_lost_broker() -> None:
 ])
 def test_combinations_that_lose_acknowledged_readings_are_refused(options: list[str],
                                                                   message: str) -> None:
-    from tests.k8s.chart import CHART, _helm
+    from tests.k8s.chart import CHART, run_helm
 
-    proc = _helm("template", "r", str(CHART), *options)
+    proc = run_helm("template", "r", str(CHART), *options)
     assert proc.returncode != 0
     errors = [line for line in proc.stderr.splitlines() if line.startswith("Error:")]
     assert len(errors) == 1 and message in errors[0], proc.stderr
@@ -343,6 +354,6 @@ def test_retention_is_an_explicit_value_of_7_days_in_both_modes() -> None:
               if d["kind"] == "KafkaTopic"]
     assert longer[0]["spec"]["config"] == {"retention.ms": 720 * 3600 * 1000,
                                            "max.message.bytes": 2000000}
-    sts = _one(render(EMBEDDED), "StatefulSet", f"{RELEASE}-kafka")
-    extra = _env(sts["spec"]["template"]["spec"]["containers"][0])["KAFKA_EXTRA_CONFIG"]["value"]
+    sts = one_object(render(EMBEDDED), "StatefulSet", f"{RELEASE}-kafka")
+    extra = container_env(sts["spec"]["template"]["spec"]["containers"][0])["KAFKA_EXTRA_CONFIG"]["value"]
     assert "log.retention.hours=168" in extra.splitlines()

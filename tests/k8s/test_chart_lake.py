@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.k8s.chart import APP_VERSION, CASES, RELEASE, _env, _one, render, sets
+from tests.k8s.chart import APP_VERSION, CASES, RELEASE, container_env, one_object, render, sets
 
 pytestmark = pytest.mark.helm
 
@@ -19,7 +19,7 @@ REGION = "spark.hadoop.fs.s3a.endpoint.region"
 
 
 def _landing(docs: list[dict]) -> dict:
-    return _one(docs, "SparkApplication")["spec"]
+    return one_object(docs, "SparkApplication")["spec"]
 
 
 def _schedule_confs(docs: list[dict]) -> list[dict]:
@@ -31,7 +31,7 @@ def test_an_s3_lake_gets_its_region_and_addressing_by_default() -> None:
     conf = _landing(docs)["sparkConf"]
     assert conf == {PATH_STYLE: "false", REGION: "us-east-1"}  # AWS: no endpoint
     for role in ("driver", "executor"):
-        env = _env(_landing(docs)[role])
+        env = container_env(_landing(docs)[role])
         assert env["SMARTWATCH_QUARANTINE_URI"]["value"] == "s3a://smartwatch-lake/quarantine"
         assert env["SMARTWATCH_CHECKPOINT_URI"]["value"] == "s3a://smartwatch-lake/checkpoints/landing"
         assert "AWS_ACCESS_KEY_ID" not in env  # no Secret: a cloud identity on the ServiceAccount
@@ -48,7 +48,7 @@ def test_lake_s3_values_become_s3a_settings_and_secret_env() -> None:
     for schedule in _schedule_confs(docs):
         assert expected.items() <= schedule.items()
     for role in ("driver", "executor"):
-        env = _env(_landing(docs)[role])
+        env = container_env(_landing(docs)[role])
         for name, key in (("AWS_ACCESS_KEY_ID", "id"), ("AWS_SECRET_ACCESS_KEY", "key")):
             ref = {"secretKeyRef": {"name": "lake-keys", "key": key}}
             assert env[name] == {"name": name, "valueFrom": ref}
@@ -63,7 +63,7 @@ def test_the_users_spark_conf_wins_over_the_derived_settings() -> None:
     assert conf[ENDPOINT] == "https://b.example" and conf[REGION] == "ap-south-1"
     for schedule in _schedule_confs(docs):
         assert schedule[ENDPOINT] == "https://b.example" and schedule[REGION] == "us-east-1"
-    monthly = _one(docs, "AggregationSchedule", f"{RELEASE}-monthly")["spec"]["spark"]["sparkConf"]
+    monthly = one_object(docs, "AggregationSchedule", f"{RELEASE}-monthly")["spec"]["spark"]["sparkConf"]
     assert monthly["spark.sql.shuffle.partitions"] == "64"  # a schedule's own settings stay
 
 
@@ -76,11 +76,11 @@ def test_the_users_spark_conf_wins_over_the_derived_settings() -> None:
 ])
 def test_quarantine_and_checkpoint_default_beside_the_lake(uri: str, quarantine: str,
                                                            checkpoint: str) -> None:
-    env = _env(_landing(render(sets(f"lake.uri={uri}")))["driver"])
+    env = container_env(_landing(render(sets(f"lake.uri={uri}")))["driver"])
     assert (env["SMARTWATCH_QUARANTINE_URI"]["value"], env["SMARTWATCH_CHECKPOINT_URI"]["value"]) == (
         quarantine, checkpoint)
     options = sets(f"lake.uri={uri}", "lake.quarantineUri=s3a://q/x", "lake.checkpointUri=s3a://c/y")
-    set_explicitly = _env(_landing(render(options))["driver"])
+    set_explicitly = container_env(_landing(render(options))["driver"])
     assert set_explicitly["SMARTWATCH_QUARANTINE_URI"]["value"] == "s3a://q/x"
     assert set_explicitly["SMARTWATCH_CHECKPOINT_URI"]["value"] == "s3a://c/y"
 
@@ -100,17 +100,17 @@ def test_a_file_lake_mounts_its_shared_claim_and_gets_no_s3_settings() -> None:
 def test_embedded_object_store_contract() -> None:
     docs = render(STORE)
     name = f"{RELEASE}-objectstore"
-    secret = _one(docs, "Secret", name)
+    secret = one_object(docs, "Secret", name)
     assert set(secret["data"]) == {"accessKey", "secretKey"}
     assert secret["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
 
-    sts = _one(docs, "StatefulSet", name)
+    sts = one_object(docs, "StatefulSet", name)
     assert sts["spec"]["replicas"] == 1
     pod = sts["spec"]["template"]["spec"]
     (store,) = pod["containers"]
     assert store["image"] == f"smartwatch-objectstore:{APP_VERSION}"
     assert store["args"] == ["server"]
-    env = _env(store)
+    env = container_env(store)
     assert env["S3_ACCESS_KEY"]["valueFrom"]["secretKeyRef"] == {"name": name, "key": "accessKey"}
     assert env["S3_SECRET_KEY"]["valueFrom"]["secretKeyRef"] == {"name": name, "key": "secretKey"}
     assert {m["mountPath"]: m["name"] for m in store["volumeMounts"]} == {"/data": "data", "/tmp": "tmp"}
@@ -120,7 +120,7 @@ def test_embedded_object_store_contract() -> None:
     assert store["readinessProbe"]["exec"]["command"] == ["smartwatch-objectstore", "ready"]
     assert store["livenessProbe"]["tcpSocket"]["port"] == "s3"
     assert pod["securityContext"]["runAsUser"] == 10001 and store["securityContext"]["readOnlyRootFilesystem"]
-    service = _one(docs, "Service", name)
+    service = one_object(docs, "Service", name)
     assert [(p["name"], p["port"]) for p in service["spec"]["ports"]] == [("s3", 8333)]
 
     # The landing job and the schedules reach it, path-style, with its keys.
@@ -129,14 +129,14 @@ def test_embedded_object_store_contract() -> None:
     for schedule in _schedule_confs(docs):
         assert schedule[ENDPOINT] == endpoint and schedule[PATH_STYLE] == "true"
     for role in ("driver", "executor"):
-        role_env = _env(_landing(docs)[role])
+        role_env = container_env(_landing(docs)[role])
         for variable, key in (("AWS_ACCESS_KEY_ID", "accessKey"), ("AWS_SECRET_ACCESS_KEY", "secretKey")):
             assert role_env[variable]["valueFrom"]["secretKeyRef"] == {"name": name, "key": key}
 
 
 def test_the_bucket_job_is_a_restricted_hook_that_creates_the_lake_bucket() -> None:
     docs = render(STORE)
-    job = _one(docs, "Job", f"{RELEASE}-objectstore-bucket")
+    job = one_object(docs, "Job", f"{RELEASE}-objectstore-bucket")
     annotations = job["metadata"]["annotations"]
     assert annotations["helm.sh/hook"] == "post-install,post-upgrade"
     assert annotations["helm.sh/hook-delete-policy"] == "before-hook-creation,hook-succeeded"
@@ -145,7 +145,7 @@ def test_the_bucket_job_is_a_restricted_hook_that_creates_the_lake_bucket() -> N
     assert job["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/instance"] == RELEASE
     (container,) = pod["containers"]
     assert container["args"] == ["bucket", "smartwatch-lake"]
-    env = _env(container)
+    env = container_env(container)
     assert env["S3_ENDPOINT"]["value"] == f"http://{RELEASE}-objectstore:8333"
     assert env["S3_REGION"]["value"] == "us-east-1"
     assert env["S3_ACCESS_KEY"]["valueFrom"]["secretKeyRef"]["name"] == f"{RELEASE}-objectstore"
@@ -154,7 +154,7 @@ def test_the_bucket_job_is_a_restricted_hook_that_creates_the_lake_bucket() -> N
 
 
 def test_the_bucket_job_creates_every_bucket_of_the_lake_uris() -> None:
-    job = _one(render(CASES["embedded-everything"]), "Job", f"{RELEASE}-objectstore-bucket")
+    job = one_object(render(CASES["embedded-everything"]), "Job", f"{RELEASE}-objectstore-bucket")
     args = [c["args"] for c in job["spec"]["template"]["spec"]["containers"]]
     assert args == [["bucket", "lake-a"], ["bucket", "lake-b"]]
 
@@ -162,9 +162,10 @@ def test_the_bucket_job_creates_every_bucket_of_the_lake_uris() -> None:
 def test_the_object_store_can_use_a_secret_you_manage() -> None:
     docs = render([*STORE, *sets("lake.s3.existingSecret=mine", "lake.s3.accessKeyKey=a")])
     assert not [d for d in docs if d["kind"] == "Secret" and d["metadata"]["name"].endswith("objectstore")]
-    store = _one(docs, "StatefulSet", f"{RELEASE}-objectstore")["spec"]["template"]["spec"]["containers"][0]
-    assert _env(store)["S3_ACCESS_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "mine", "key": "a"}
-    assert _env(_landing(docs)["driver"])["AWS_ACCESS_KEY_ID"]["valueFrom"]["secretKeyRef"] == {
+    store = one_object(docs, "StatefulSet",
+                       f"{RELEASE}-objectstore")["spec"]["template"]["spec"]["containers"][0]
+    assert container_env(store)["S3_ACCESS_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "mine", "key": "a"}
+    assert container_env(_landing(docs)["driver"])["AWS_ACCESS_KEY_ID"]["valueFrom"]["secretKeyRef"] == {
         "name": "mine", "key": "a"}
 
 
@@ -173,28 +174,30 @@ def test_embedded_object_store_values_reach_it() -> None:
                                  "objectStore.embedded.image.tag=7", "objectStore.embedded.storage.size=1Gi",
                                  "objectStore.embedded.bucketJob.backoffLimit=2",
                                  "lake.s3.region=eu-west-3")])
-    sts = _one(docs, "StatefulSet", f"{RELEASE}-objectstore")
+    sts = one_object(docs, "StatefulSet", f"{RELEASE}-objectstore")
     assert sts["spec"]["template"]["spec"]["containers"][0]["image"] == "r.example/os:7"
     assert sts["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] == "1Gi"
-    job = _one(docs, "Job", f"{RELEASE}-objectstore-bucket")
+    job = one_object(docs, "Job", f"{RELEASE}-objectstore-bucket")
     assert job["spec"]["backoffLimit"] == 2
     assert job["spec"]["template"]["spec"]["containers"][0]["image"] == "r.example/os:7"
-    assert _env(job["spec"]["template"]["spec"]["containers"][0])["S3_REGION"]["value"] == "eu-west-3"
+    job_env = container_env(job["spec"]["template"]["spec"]["containers"][0])
+    assert job_env["S3_REGION"]["value"] == "eu-west-3"
 
 
 # --- the embedded Postgres image -----------------------------------------------------------------
 
 def test_embedded_postgres_runs_the_project_image_by_default() -> None:
     docs = render(sets("postgres.embedded.enabled=true"))
-    pod = _one(docs, "StatefulSet", f"{RELEASE}-postgres")["spec"]["template"]["spec"]
+    pod = one_object(docs, "StatefulSet", f"{RELEASE}-postgres")["spec"]["template"]["spec"]
     assert pod["containers"][0]["image"] == f"smartwatch-postgres:{APP_VERSION}"
     assert pod["securityContext"]["runAsUser"] == 999
-    assert set(_env(pod["containers"][0])) == {"POSTGRES_USER", "POSTGRES_DB", "POSTGRES_PASSWORD", "PGDATA"}
-    secret = _one(docs, "Secret", f"{RELEASE}-postgres")
+    assert set(container_env(pod["containers"][0])) == {"POSTGRES_USER", "POSTGRES_DB",
+                                                        "POSTGRES_PASSWORD", "PGDATA"}
+    secret = one_object(docs, "Secret", f"{RELEASE}-postgres")
     assert secret["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
     official = render(sets("postgres.embedded.enabled=true", "postgres.embedded.image.repository=postgres",
                            "postgres.embedded.image.tag=15"))
-    (container,) = _one(official, "StatefulSet")["spec"]["template"]["spec"]["containers"]
+    (container,) = one_object(official, "StatefulSet")["spec"]["template"]["spec"]["containers"]
     assert container["image"] == "postgres:15"
     # A DSN from values is not kept after uninstall: only the generated password is.
-    assert "annotations" not in _one(render([]), "Secret", f"{RELEASE}-postgres")["metadata"]
+    assert "annotations" not in one_object(render([]), "Secret", f"{RELEASE}-postgres")["metadata"]

@@ -22,13 +22,13 @@ from tests.k8s.chart import (  # noqa: F401 (the *_fixture functions are fixture
     CASES,
     CHART,
     RELEASE,
-    _errors,
-    _helm,
     chart_crds_fixture,
     commands,
+    helm_errors,
     namespace_fixture,
     notes,
     render,
+    run_helm,
 )
 
 pytestmark = pytest.mark.k8s
@@ -100,11 +100,11 @@ def test_notes_commands_work_after_an_install(kubeconfig: Path, kube_client, nam
         data = core.read_namespaced_secret(f"{release}-smartwatch-{suffix}", namespace).data
         return base64.b64decode(data[key]).decode()
 
-    proc = _helm("install", release, str(CHART), *common, *options)
+    proc = run_helm("install", release, str(CHART), *common, *options)
     try:
-        assert proc.returncode == 0, _errors(proc)
-        proc = _helm("get", "notes", release, "--kubeconfig", str(kubeconfig), "--namespace", namespace)
-        assert proc.returncode == 0, _errors(proc)
+        assert proc.returncode == 0, helm_errors(proc)
+        proc = run_helm("get", "notes", release, "--kubeconfig", str(kubeconfig), "--namespace", namespace)
+        assert proc.returncode == 0, helm_errors(proc)
         lines = commands(proc.stdout)
         outputs = {}
         for line in lines:
@@ -129,4 +129,4 @@ def test_notes_commands_work_after_an_install(kubeconfig: Path, kube_client, nam
         args = job.spec.template.spec.containers[0].args
         assert args[-3:] == ["audit", "--last-days", "35"], args
     finally:
-        _helm("uninstall", release, *common)
+        run_helm("uninstall", release, *common)

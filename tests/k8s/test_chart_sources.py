@@ -20,10 +20,10 @@ from tests.k8s.chart import (
     RELEASE,
     SKAFFOLD,
     VALUES,
-    _errors,
-    _helm,
-    _one,
+    helm_errors,
+    one_object,
     render,
+    run_helm,
 )
 from tests.k8s.conftest import SCHEDULE_CRD
 
@@ -37,15 +37,15 @@ def test_chart_crd_is_the_manifests_crd() -> None:
 
 
 def test_packaged_chart_carries_the_crd_itself(tmp_path: Path) -> None:
-    proc = _helm("package", str(CHART), "--destination", str(tmp_path))
-    assert proc.returncode == 0, _errors(proc)
+    proc = run_helm("package", str(CHART), "--destination", str(tmp_path))
+    assert proc.returncode == 0, helm_errors(proc)
     (package,) = tmp_path.glob("smartwatch-*.tgz")
     with tarfile.open(package) as tar:
         member = tar.getmember(f"smartwatch/crds/{SCHEDULE_CRD.name}")
         assert member.isfile()
         assert tar.extractfile(member).read() == SCHEDULE_CRD.read_bytes()
-    proc = _helm("template", RELEASE, str(package), "--include-crds")
-    assert proc.returncode == 0, _errors(proc)
+    proc = run_helm("template", RELEASE, str(package), "--include-crds")
+    assert proc.returncode == 0, helm_errors(proc)
     crds = {d["metadata"]["name"] for d in yaml.safe_load_all(proc.stdout)
             if d and d["kind"] == "CustomResourceDefinition"}
     assert crds == {"aggregationschedules.smartwatch.dev", "clusterkopfpeerings.kopf.dev",
@@ -63,19 +63,19 @@ def test_the_chart_ships_the_crds_of_the_manifests_and_no_others() -> None:
 def test_operator_rbac_and_command_match_the_manifests() -> None:
     docs = render([])
     manifests = [d for d in yaml.safe_load_all((OPERATOR_MANIFESTS / "rbac.yaml").read_text()) if d]
-    expected = _one(manifests, "ClusterRole")["rules"]
-    role = _one(docs, "ClusterRole")
+    expected = one_object(manifests, "ClusterRole")["rules"]
+    role = one_object(docs, "ClusterRole")
     assert role["rules"] == expected
-    binding = _one(docs, "ClusterRoleBinding")
+    binding = one_object(docs, "ClusterRoleBinding")
     assert binding["roleRef"]["name"] == role["metadata"]["name"]
-    deployment = _one(docs, "Deployment", f"{RELEASE}-operator")
+    deployment = one_object(docs, "Deployment", f"{RELEASE}-operator")
     spec = deployment["spec"]["template"]["spec"]
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": spec["serviceAccountName"],
                                     "namespace": "smartwatch"}]
     command = spec["containers"][0]["command"]
     assert command[:2] == ["smartwatch", "operator"]
     assert {"--in-cluster", "--all-namespaces"} <= set(command)
-    peering = _one(docs, "ClusterKopfPeering")
+    peering = one_object(docs, "ClusterKopfPeering")
     assert command[command.index("--peering") + 1] == peering["metadata"]["name"]
 
 
@@ -157,7 +157,7 @@ def test_skaffold_profiles() -> None:
     profiles = {p["name"]: p for p in SKAFFOLD["profiles"]}
     (forward,) = profiles["dev"]["portForward"]
     (release,) = SKAFFOLD["deploy"]["helm"]["releases"]
-    service = _one(render([]), "Service", forward["resourceName"])
+    service = one_object(render([]), "Service", forward["resourceName"])
     assert forward["namespace"] == release["namespace"]
     assert forward["port"] == service["spec"]["ports"][0]["port"]
     kind = profiles["kind"]

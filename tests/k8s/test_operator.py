@@ -13,13 +13,13 @@ from tests.k8s.operator_env import (
     VERSION,
     Clock,
     Cluster,
-    _condition,
-    _expected_app,
-    _records,
-    _started,
-    _status,
+    condition,
+    expected_app,
+    schedule_status,
+    started,
     stays,
     wait_for,
+    window_records,
 )
 
 pytestmark = pytest.mark.k8s
@@ -41,7 +41,7 @@ def test_a_new_schedule_creates_exactly_the_expected_run_at_a_dst_start(cluster,
         runs = wait_for("the run", cluster.runs)
         stays("exactly one run", lambda: list(cluster.runs()) == ["daily-s20260328"], 1.5)
     app = runs["daily-s20260328"]
-    expected = _expected_app(
+    expected = expected_app(
         cluster.ns, created["metadata"]["uid"], "daily-s20260328",
         ["aggregate", "--granularity", "daily", "--from", "2026-03-27", "--to", "2026-03-28",
          "--run-name", "daily-s20260328"],
@@ -68,7 +68,7 @@ def test_catch_up_after_downtime_runs_the_newest_fire_times_within_the_deadline(
     with operator(clock):
         cluster.create_schedule("daily", concurrencyPolicy="Allow",
                                 startingDeadlineSeconds=3 * 86400, maxCatchUp=2)
-        assert _started(cluster, "daily") == "2026-06-01T00:30:00Z"
+        assert started(cluster, "daily") == "2026-06-01T00:30:00Z"
     # Down for five days: fire times Jun 1..6 at 00:30 UTC passed. Jun 1..3 are past the
     # 3-day deadline (Jun 3 01:00); of Jun 4, 5 and 6, maxCatchUp keeps the newest two.
     clock.set("2026-06-06T01:00:00+00:00")
@@ -79,7 +79,7 @@ def test_catch_up_after_downtime_runs_the_newest_fire_times_within_the_deadline(
         wait_for("the missed-runs event", lambda: any(
             e[1] == "MissedRuns" and e[2].startswith("4 fire time(s)")
             for e in cluster.events("daily")))
-    status = _status(cluster, "daily")
+    status = schedule_status(cluster, "daily")
     assert status["lastScheduleTime"] == "2026-06-06T00:30:00Z"
     assert status["nextRunTime"] == "2026-06-07T00:30:00Z"
 
@@ -100,30 +100,30 @@ def test_backfill_runs_every_window_once_with_at_most_max_concurrent(cluster, op
             wait_for("the next run or the end", lambda: len(finished) == len(expected) or
                      len(set(cluster.runs()) - set(finished)) == min(2, len(expected) -
                                                                       len(finished)))
-        wait_for("backfill done", lambda: _status(cluster, "daily").get("backfill", {})
+        wait_for("backfill done", lambda: schedule_status(cluster, "daily").get("backfill", {})
                  .get("succeeded") == 5)
     assert finished == expected
     assert sorted(cluster.runs()) == expected[-3:]  # successfulRunsHistoryLimit defaults to 3
-    assert _status(cluster, "daily")["backfill"]["total"] == 5
+    assert schedule_status(cluster, "daily")["backfill"]["total"] == 5
 
 
 def test_suspend_holds_runs_and_resume_catches_up(cluster, operator):
     clock = Clock(JUNE)
     with operator(clock):
         cluster.create_schedule("daily", suspend=True)
-        wait_for("Scheduled false", lambda: _condition(cluster, "daily", "Scheduled")
+        wait_for("Scheduled false", lambda: condition(cluster, "daily", "Scheduled")
                  .get("reason") == "Suspended")
         clock.set("2026-06-01T00:31:00+00:00")
         stays("no run while suspended", lambda: cluster.runs() == {}, 1.5)
         cluster.patch_schedule("daily", {"spec": {"suspend": False}})
         wait_for("the held run", lambda: list(cluster.runs()) == ["daily-s20260531"])
-        wait_for("Scheduled true", lambda: _condition(cluster, "daily", "Scheduled")
+        wait_for("Scheduled true", lambda: condition(cluster, "daily", "Scheduled")
                  .get("status") == "True")
 
 
 def _second_window_due_while_the_first_runs(cluster: Cluster, clock: Clock, policy: str) -> None:
     cluster.create_schedule("daily", concurrencyPolicy=policy)
-    _started(cluster, "daily")
+    started(cluster, "daily")
     clock.set("2026-06-01T00:31:00+00:00")
     wait_for("the first run", lambda: list(cluster.runs()) == ["daily-s20260531"])
     clock.set("2026-06-02T00:31:00+00:00")
@@ -134,7 +134,7 @@ def test_forbid_lets_the_next_window_wait_for_the_active_run(cluster, operator):
     with operator(clock):
         _second_window_due_while_the_first_runs(cluster, clock, "Forbid")
         stays("the second window waits", lambda: list(cluster.runs()) == ["daily-s20260531"])
-        assert _records(cluster, "daily")["s:2026-06-01"]["state"] == "Pending"
+        assert window_records(cluster, "daily")["s:2026-06-01"]["state"] == "Pending"
         cluster.finish("daily-s20260531", "COMPLETED")
         wait_for("the second run", lambda: "daily-s20260601" in cluster.runs())
 
@@ -144,7 +144,7 @@ def test_replace_deletes_the_active_run_for_the_next_window(cluster, operator):
     with operator(clock):
         _second_window_due_while_the_first_runs(cluster, clock, "Replace")
         wait_for("the replacement", lambda: list(cluster.runs()) == ["daily-s20260601"])
-        wait_for("the record", lambda: _records(cluster, "daily")["s:2026-05-31"]["state"]
+        wait_for("the record", lambda: window_records(cluster, "daily")["s:2026-05-31"]["state"]
                  == "Replaced")
         assert any(e[1] == "RunReplaced" for e in cluster.events("daily"))
 
@@ -154,7 +154,7 @@ def test_history_limits_delete_old_finished_runs(cluster, operator):
     with operator(clock):
         cluster.create_schedule("daily", concurrencyPolicy="Allow", retry={"limit": 0},
                                 successfulRunsHistoryLimit=1, failedRunsHistoryLimit=1)
-        _started(cluster, "daily")
+        started(cluster, "daily")
         outcomes = [("2026-06-01", "daily-s20260531", "COMPLETED"),
                     ("2026-06-02", "daily-s20260601", "COMPLETED"),
                     ("2026-06-03", "daily-s20260602", "FAILED"),
@@ -165,9 +165,9 @@ def test_history_limits_delete_old_finished_runs(cluster, operator):
             cluster.finish(run, state, "executor lost" if state == "FAILED" else "")
         wait_for("history trimmed", lambda: sorted(cluster.runs()) ==
                  ["daily-s20260601", "daily-s20260603"])
-        wait_for("Failing", lambda: _condition(cluster, "daily", "Failing")
+        wait_for("Failing", lambda: condition(cluster, "daily", "Failing")
                  .get("reason") == "RetriesExhausted")
-    records = _records(cluster, "daily")
+    records = window_records(cluster, "daily")
     assert [records[k]["state"] for k in sorted(records)] == \
         ["Succeeded", "Succeeded", "Failed", "Failed"]
 
@@ -176,13 +176,13 @@ def test_run_now_annotation_runs_that_window_once(cluster, operator):
     clock = Clock(JUNE)
     with operator(clock):
         cluster.create_schedule("daily")
-        _started(cluster, "daily")
+        started(cluster, "daily")
         cluster.patch_schedule("daily", {"metadata": {"annotations": {
             "smartwatch.dev/run-now": "2026-02-10"}}})
         wait_for("the run", lambda: list(cluster.runs()) == ["daily-n20260210"])
         wait_for("the annotation removed", lambda: "smartwatch.dev/run-now" not in
                  (cluster.schedule("daily")["metadata"].get("annotations") or {}))
-        assert _status(cluster, "daily")["runNow"] == "2026-02-10"
+        assert schedule_status(cluster, "daily")["runNow"] == "2026-02-10"
         cluster.finish("daily-n20260210", "COMPLETED")
         cluster.patch_schedule("daily", {"metadata": {"annotations": {
             "smartwatch.dev/run-now": "latest"}}})
@@ -193,7 +193,7 @@ def test_an_operator_restart_after_creating_a_run_creates_no_duplicate(cluster, 
     clock = Clock(JUNE)
     with operator(clock):
         cluster.create_schedule("daily")
-        _started(cluster, "daily")
+        started(cluster, "daily")
         clock.set("2026-06-01T00:31:00+00:00")
         wait_for("the run", lambda: list(cluster.runs()) == ["daily-s20260531"])
     # The operator died after creating the run but before its status was written.
@@ -202,9 +202,9 @@ def test_an_operator_restart_after_creating_a_run_creates_no_duplicate(cluster, 
         {"status": {"windows": None, "active": None, "revision": None,
                     "lastScheduleTime": "2026-06-01T00:00:00Z"}})
     with operator(clock):
-        wait_for("the record again", lambda: _records(cluster, "daily")
+        wait_for("the record again", lambda: window_records(cluster, "daily")
                  .get("s:2026-05-31", {}).get("state") == "Running")
         stays("one run", lambda: list(cluster.runs()) == ["daily-s20260531"], 1.5)
-        assert _status(cluster, "daily")["active"][0]["name"] == "daily-s20260531"
+        assert schedule_status(cluster, "daily")["active"][0]["name"] == "daily-s20260531"
 
 

@@ -8,12 +8,12 @@ import pytest
 from tests.k8s.operator_env import (
     JUNE,
     Clock,
-    _condition,
-    _records,
-    _started,
-    _status,
+    condition,
+    schedule_status,
+    started,
     stays,
     wait_for,
+    window_records,
 )
 
 pytestmark = pytest.mark.k8s
@@ -23,31 +23,31 @@ def test_failed_windows_are_retried_with_backoff_and_status_follows(cluster, ope
     clock = Clock(JUNE)
     with operator(clock):
         cluster.create_schedule("daily", retry={"limit": 2, "backoffSeconds": 60})
-        _started(cluster, "daily")
+        started(cluster, "daily")
         clock.set("2026-06-01T00:31:00+00:00")
         wait_for("the run", lambda: "daily-s20260531" in cluster.runs())
         cluster.finish("daily-s20260531", "FAILED", "driver OOM")
-        record = wait_for("retrying", lambda: (r := _records(cluster, "daily")
+        record = wait_for("retrying", lambda: (r := window_records(cluster, "daily")
                                                .get("s:2026-05-31")) and
                           r["state"] == "Retrying" and r)
         assert record["nextAttemptTime"] == "2026-06-01T00:32:00Z"
-        failing = _condition(cluster, "daily", "Failing")
+        failing = condition(cluster, "daily", "Failing")
         assert (failing["status"], failing["reason"]) == ("True", "Retrying")
-        assert _status(cluster, "daily")["recentFailures"][-1]["message"] == "driver OOM"
+        assert schedule_status(cluster, "daily")["recentFailures"][-1]["message"] == "driver OOM"
         stays("no retry before the backoff", lambda: len(cluster.runs()) == 1, 1.0)
         clock.set("2026-06-01T00:32:01+00:00")
         wait_for("the first retry", lambda: "daily-s20260531-r1" in cluster.runs())
         cluster.finish("daily-s20260531-r1", "FAILED", "driver OOM")
-        record = wait_for("retrying again", lambda: (r := _records(cluster, "daily")
+        record = wait_for("retrying again", lambda: (r := window_records(cluster, "daily")
                                                      .get("s:2026-05-31")) and
                           r.get("failures") == 2 and r)
         assert record["nextAttemptTime"] == "2026-06-01T00:34:01Z"  # twice the backoff
         clock.set("2026-06-01T00:34:02+00:00")
         wait_for("the second retry", lambda: "daily-s20260531-r2" in cluster.runs())
         cluster.finish("daily-s20260531-r2", "COMPLETED")
-        wait_for("succeeded", lambda: _status(cluster, "daily").get("lastSuccessfulWindow")
+        wait_for("succeeded", lambda: schedule_status(cluster, "daily").get("lastSuccessfulWindow")
                  == "2026-05-31")
-        wait_for("not failing", lambda: _condition(cluster, "daily", "Failing")
+        wait_for("not failing", lambda: condition(cluster, "daily", "Failing")
                  .get("status") == "False")
         events = cluster.events("daily")
         assert sum(1 for e in events if e[1] == "RunFailed") == 2
@@ -58,12 +58,12 @@ def test_an_invalid_spec_is_reported_and_recovers_when_fixed(cluster, operator):
     clock = Clock(JUNE)
     with operator(clock):
         cluster.create_schedule("daily", schedule="75 2 * * *")  # the form passes the server
-        ready = wait_for("Ready false", lambda: (c := _condition(cluster, "daily", "Ready"))
+        ready = wait_for("Ready false", lambda: (c := condition(cluster, "daily", "Ready"))
                          and c["status"] == "False" and c)
         assert ready["reason"] == "InvalidSpec" and "minute" in ready["message"]
         assert any(e[1] == "InvalidSpec" for e in cluster.events("daily"))
         cluster.patch_schedule("daily", {"spec": {"schedule": "30 2 * * *"}})
-        wait_for("Ready true", lambda: _condition(cluster, "daily", "Ready")
+        wait_for("Ready true", lambda: condition(cluster, "daily", "Ready")
                  .get("status") == "True")
         clock.set("2026-06-01T00:31:00+00:00")
         wait_for("the run", lambda: list(cluster.runs()) == ["daily-s20260531"])
@@ -79,7 +79,7 @@ def test_replicas_share_the_work_through_a_kopf_peering(cluster, operator, kube_
     clock = Clock(JUNE)
     with operator(clock, peering="ops"):
         cluster.create_schedule("daily")
-        _started(cluster, "daily")
+        started(cluster, "daily")
         peering = cluster.custom.get_namespaced_custom_object("kopf.dev", "v1", cluster.ns,
                                                               "kopfpeerings", "ops")
         assert peering.get("status"), "the operator did not announce itself in the peering"

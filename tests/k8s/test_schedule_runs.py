@@ -24,9 +24,9 @@ from tests.k8s.operator_env import (
     PLURAL,
     VERSION,
     Clock,
-    _condition,
-    _started,
-    _status,
+    condition,
+    schedule_status,
+    started,
     wait_for,
 )
 
@@ -66,15 +66,15 @@ def test_a_schedule_with_a_wrong_lake_shows_failing_with_the_line(
     clock = Clock(JUNE)
     with operator(clock):
         cluster.create_schedule("daily", lake=wrong, retry={"limit": 0, "backoffSeconds": 60})
-        _started(cluster, "daily")
+        started(cluster, "daily")
         clock.set("2026-06-01T00:31:00+00:00")
         failing = wait_for("the run to fail", lambda: (
-            c := _condition(cluster, "daily", "Failing")) and c["status"] == "True" and c,
+            c := condition(cluster, "daily", "Failing")) and c["status"] == "True" and c,
             timeout=RUN_TIMEOUT, every=1)
-        message = _status(cluster, "daily")["recentFailures"][-1]["message"]
+        message = schedule_status(cluster, "daily")["recentFailures"][-1]["message"]
     assert "smartwatch aggregate: " in message and str(tmp_path / "no-such-lake") in message
     assert failing["message"] and str(tmp_path / "no-such-lake") in json.dumps(
-        _status(cluster, "daily"))
+        schedule_status(cluster, "daily"))
     # The run failed before writing: its record says why, and no figure was written.
     with psycopg2.connect(own_dsn) as conn, conn.cursor() as cur:
         cur.execute("SELECT status, error FROM aggregation_runs")
@@ -125,8 +125,8 @@ def test_the_default_schedules_count_a_reading_40_days_late(
             GROUP, VERSION, cluster.ns, PLURAL)["items"]]
         assert len(names) == 3
         for name in names:
-            _started(cluster, name)
-            wait_for(f"{name}: nothing dirty", lambda n=name: _status(cluster, n).get(
+            started(cluster, name)
+            wait_for(f"{name}: nothing dirty", lambda n=name: schedule_status(cluster, n).get(
                 "dirtyDates") == 0)
         topic = produce(kafka_bootstrap, [(watch.encode(), json.dumps(reading).encode())])
         landing.run(spark, landing.LandingConfig(
@@ -134,14 +134,14 @@ def test_the_default_schedules_count_a_reading_40_days_late(
             checkpoint=f"file://{tmp_path / 'ckpt'}", postgres_dsn=own_dsn),
             available_now=True, trigger_seconds=1)
         for name in names:
-            wait_for(f"{name}: one dirty date", lambda n=name: _status(cluster, n).get(
+            wait_for(f"{name}: one dirty date", lambda n=name: schedule_status(cluster, n).get(
                 "dirtyDates") == 1)
         clock.set("2026-06-01T02:01:00+00:00")
         for name in names:
             wait_for(f"{name}'s run to succeed",
-                     lambda n=name: _status(cluster, n).get("lastSuccessfulWindow"),
+                     lambda n=name: schedule_status(cluster, n).get("lastSuccessfulWindow"),
                      timeout=RUN_TIMEOUT, every=1)
-            wait_for(f"{name}: nothing dirty again", lambda n=name: _status(cluster, n).get(
+            wait_for(f"{name}: nothing dirty again", lambda n=name: schedule_status(cluster, n).get(
                 "dirtyDates") == 0)
     with psycopg2.connect(own_dsn) as conn, conn.cursor() as cur:
         cur.execute("SELECT local_date, readings, total_steps FROM daily_aggregates "

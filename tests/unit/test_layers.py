@@ -109,3 +109,15 @@ def test_the_jobs_import_nothing_of_the_cli() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "SMARTWATCH_POSTGRES_DSN": "", "SMARTWATCH_LAKE_URI": ""})
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_tests_share_helpers_by_public_names_only() -> None:
+    """Helpers shared between test modules live in helper modules or fixtures under public
+    names: no test file imports another's private (`_name`) helper."""
+    private = []
+    for path in sorted((REPO_ROOT / "tests").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("tests"):
+                private += [f"{path.relative_to(REPO_ROOT)}: {node.module}.{a.name}"
+                            for a in node.names if a.name.startswith("_")]
+    assert private == []

@@ -29,7 +29,7 @@ KEYS = {"daily": ["user_id", "local_date"],
         "monthly": ["user_id", "year", "month", "month_start"]}
 
 
-def _events(tag: str, seed: int, minutes: int = 45) -> list[dict]:
+def world_events(tag: str, seed: int, minutes: int = 45) -> list[dict]:
     rng = random.Random(seed)
     out = []
     for short in ZONES:
@@ -55,7 +55,7 @@ def _events(tag: str, seed: int, minutes: int = 45) -> list[dict]:
     return out
 
 
-def _land(spark, bootstrap, tmp_path, records, dsn, name):
+def land_events(spark, bootstrap, tmp_path, records, dsn, name):
     from smartwatch_jobs import landing
 
     topic = produce(bootstrap, records)
@@ -66,7 +66,7 @@ def _land(spark, bootstrap, tmp_path, records, dsn, name):
     landing.run(spark, cfg, available_now=True, trigger_seconds=1)
 
 
-def _expected(lake, dsn, tag, granularity) -> dict[tuple, dict]:
+def expected_figures(lake, dsn, tag, granularity) -> dict[tuple, dict]:
     with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
         cur.execute("SELECT d.device_id, d.user_id, u.time_zone FROM devices d JOIN users u "
                     "USING (user_id) WHERE d.device_id LIKE %s", (f"{tag}-%",))
@@ -107,7 +107,7 @@ def _expected(lake, dsn, tag, granularity) -> dict[tuple, dict]:
     return {tuple(r[k] for k in KEYS[granularity]): r for r in rows}
 
 
-def _stored(dsn, tag, granularity) -> dict[tuple, dict]:
+def stored_figures(dsn, tag, granularity) -> dict[tuple, dict]:
     keys = ", ".join(KEYS[granularity])
     with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
         cur.execute(f"""SELECT {keys}, total_steps, hr_samples, hr_sum, avg_hr, min_hr, max_hr,
@@ -120,7 +120,7 @@ def _stored(dsn, tag, granularity) -> dict[tuple, dict]:
     return {tuple(r[k] for k in KEYS[granularity]): r for r in rows}
 
 
-def _assert_same(stored, expected):
+def assert_same(stored, expected):
     assert stored.keys() == expected.keys()
     for key, row in expected.items():
         got = stored[key]

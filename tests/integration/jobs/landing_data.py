@@ -114,3 +114,9 @@ def expected_row(e: dict) -> dict:
 
     at = utc(e["measured_at"])
     return {**e, "measured_at": at, "received_at": utc(e["received_at"]), "event_date": at.date()}
+
+
+def kafka_records(produced, bad):
+    """(key, value) records of the produced events, then of the junk values."""
+    return ([(e["device_id"].encode(), json.dumps(e).encode()) for e in produced]
+            + [(b"junk", value) for value, _ in bad])

@@ -20,10 +20,10 @@ from smartwatch.registry import Registry
 from tests.integration.jobs.aggregate_world import (
     WINDOW,
     ZONES,
-    _assert_same,
-    _expected,
-    _land,
-    _stored,
+    assert_same,
+    expected_figures,
+    land_events,
+    stored_figures,
 )
 
 pytestmark = pytest.mark.integration
@@ -32,10 +32,10 @@ pytestmark = pytest.mark.integration
 
 @pytest.mark.parametrize("granularity", ["daily", "weekly", "monthly"])
 def test_every_column_matches_an_independent_computation(world, postgres_dsn, granularity):
-    stored = _stored(postgres_dsn, world["tag"], granularity)
-    expected = _expected(world["lake"], postgres_dsn, world["tag"], granularity)
+    stored = stored_figures(postgres_dsn, world["tag"], granularity)
+    expected = expected_figures(world["lake"], postgres_dsn, world["tag"], granularity)
     assert len(expected) > 10
-    _assert_same(stored, expected)
+    assert_same(stored, expected)
     # The device without owner is skipped, and counted as such.
     assert not any(k[0].endswith("-ud") for k in stored)
     assert world["runs"][granularity].events_without_owner == sum(
@@ -75,8 +75,8 @@ def test_each_deduplication_path_gives_the_same_figures(world, spark, postgres_d
         agg.run_window(spark, f"file://{lake}", postgres_dsn, align("daily", *WINDOW))
     finally:
         spark.conf.unset(compute.DRIVER_HASHES_CONF)
-    _assert_same(_stored(postgres_dsn, world["tag"], "daily"),
-                 _expected(lake, postgres_dsn, world["tag"], "daily"))
+    assert_same(stored_figures(postgres_dsn, world["tag"], "daily"),
+                 expected_figures(lake, postgres_dsn, world["tag"], "daily"))
 
 
 def test_zones_localised_row_by_row_give_the_same_figures(world, spark, postgres_dsn,
@@ -88,8 +88,8 @@ def test_zones_localised_row_by_row_give_the_same_figures(world, spark, postgres
 
     monkeypatch.setattr(owners, "MAX_OFFSETS_PER_ZONE", 1)
     agg.run_window(spark, f"file://{world['lake']}", postgres_dsn, align("weekly", *WINDOW))
-    _assert_same(_stored(postgres_dsn, world["tag"], "weekly"),
-                 _expected(world["lake"], postgres_dsn, world["tag"], "weekly"))
+    assert_same(stored_figures(postgres_dsn, world["tag"], "weekly"),
+                 expected_figures(world["lake"], postgres_dsn, world["tag"], "weekly"))
 
 
 def test_a_record_landed_twice_counts_once(world, spark, postgres_dsn, tmp_path):
@@ -110,16 +110,16 @@ def test_a_record_landed_twice_counts_once(world, spark, postgres_dsn, tmp_path)
         """).fetchone()
     assert rows - records > 100  # records at one position twice
     agg.run_window(spark, f"file://{lake}", postgres_dsn, align("daily", *WINDOW))
-    _assert_same(_stored(postgres_dsn, world["tag"], "daily"),
-                 _expected(lake, postgres_dsn, world["tag"], "daily"))
+    assert_same(stored_figures(postgres_dsn, world["tag"], "daily"),
+                 expected_figures(lake, postgres_dsn, world["tag"], "daily"))
 
 
 def test_calendar_edges_are_present(world, postgres_dsn):
     tag = world["tag"]
-    weekly = _stored(postgres_dsn, tag, "weekly")
+    weekly = stored_figures(postgres_dsn, tag, "weekly")
     # 2021-01-01 (a Friday) belongs to ISO week 53 of 2020, which starts on 2020-12-28.
     assert (f"{tag}-ub", 2020, 53, dt.date(2020, 12, 28)) in weekly
-    daily = _stored(postgres_dsn, tag, "daily")
+    daily = stored_figures(postgres_dsn, tag, "daily")
     assert (f"{tag}-uc", dt.date(2024, 2, 29)) in daily
     # DST: Berlin's 2026-03-29 has 23 hours, 2026-10-25 has 25; readings every 45 minutes.
     short, long_ = daily[(f"{tag}-ub", dt.date(2026, 3, 29))], daily[(f"{tag}-ub",
@@ -132,18 +132,18 @@ def test_calendar_edges_are_present(world, postgres_dsn):
 def test_rerun_gives_identical_figures(world, spark, postgres_dsn):
     from smartwatch_jobs import aggregate as agg
 
-    before = {g: _stored(postgres_dsn, world["tag"], g) for g in GRANULARITIES}
+    before = {g: stored_figures(postgres_dsn, world["tag"], g) for g in GRANULARITIES}
     agg.run_window(spark, f"file://{world['lake']}", postgres_dsn, align("daily", *WINDOW))
-    assert _stored(postgres_dsn, world["tag"], "daily") == before["daily"]
+    assert stored_figures(postgres_dsn, world["tag"], "daily") == before["daily"]
 
 
 def test_jdbc_load_gives_the_same_rows_as_copy(world, spark, postgres_dsn):
     from smartwatch_jobs import aggregate as agg
 
-    before = _stored(postgres_dsn, world["tag"], "weekly")
+    before = stored_figures(postgres_dsn, world["tag"], "weekly")
     agg.run_window(spark, f"file://{world['lake']}", postgres_dsn, align("weekly", *WINDOW),
                    load="jdbc")
-    assert _stored(postgres_dsn, world["tag"], "weekly") == before
+    assert stored_figures(postgres_dsn, world["tag"], "weekly") == before
 
 
 def test_failure_in_the_middle_of_a_write_keeps_previous_rows(world, spark, postgres_dsn,
@@ -151,7 +151,7 @@ def test_failure_in_the_middle_of_a_write_keeps_previous_rows(world, spark, post
     from smartwatch_jobs import aggregate as agg
     from smartwatch_jobs.aggregate import store
 
-    before = _stored(postgres_dsn, world["tag"], "monthly")
+    before = stored_figures(postgres_dsn, world["tag"], "monthly")
 
     def broken(*args):
         raise OSError("disk full while writing")  # after the DELETE of the window
@@ -160,7 +160,7 @@ def test_failure_in_the_middle_of_a_write_keeps_previous_rows(world, spark, post
     with pytest.raises(OSError, match="disk full"):
         agg.run_window(spark, f"file://{world['lake']}", postgres_dsn,
                        align("monthly", *WINDOW), run=f"failing-{world['tag']}")
-    assert _stored(postgres_dsn, world["tag"], "monthly") == before
+    assert stored_figures(postgres_dsn, world["tag"], "monthly") == before
     with psycopg2.connect(postgres_dsn) as conn, conn.cursor() as cur:
         cur.execute("SELECT status, error FROM aggregation_runs WHERE run = %s",
                     (f"failing-{world['tag']}",))
@@ -177,7 +177,7 @@ def test_late_events_and_a_new_owner_are_picked_up_by_dirty_runs(world, spark, k
         agg.run_dirty(spark, f"file://{lake}", postgres_dsn, g)
     late = [{**e, "event_id": e["event_id"] + "-late", "steps": 1000}
             for e in world["events"] if e["measured_at"].startswith("2024-02-29")]
-    _land(spark, kafka_bootstrap, world["tmp"], [(e["device_id"].encode(), json.dumps(e).encode())
+    land_events(spark, kafka_bootstrap, world["tmp"], [(e["device_id"].encode(), json.dumps(e).encode())
                                                  for e in late], postgres_dsn, "late")
     registry = Registry(postgres_dsn, max_connections=1)
     registry.import_profiles([{"user_id": f"{tag}-ud", "device_id": f"{tag}-d",
@@ -188,8 +188,8 @@ def test_late_events_and_a_new_owner_are_picked_up_by_dirty_runs(world, spark, k
         assert results, f"no dirty {g} window"
         # Only windows around the late date and the new owner's dates: not the whole range.
         assert all((r.window.end - r.window.start).days < 120 for r in results)
-        _assert_same(_stored(postgres_dsn, tag, g), _expected(lake, postgres_dsn, tag, g))
-    assert any(k[0] == f"{tag}-ud" for k in _stored(postgres_dsn, tag, "daily"))
+        assert_same(stored_figures(postgres_dsn, tag, g), expected_figures(lake, postgres_dsn, tag, g))
+    assert any(k[0] == f"{tag}-ud" for k in stored_figures(postgres_dsn, tag, "daily"))
     # Nothing dirty is left.
     assert agg.run_dirty(spark, f"file://{lake}", postgres_dsn, "daily") == []
 
@@ -228,7 +228,7 @@ def test_query_endpoint_and_cli_return_the_stored_rows(world, api, postgres_dsn)
 
     tag = world["tag"]
     user = f"{tag}-ub"
-    stored = _stored(postgres_dsn, tag, "daily")
+    stored = stored_figures(postgres_dsn, tag, "daily")
     mine = sorted(k[1] for k in stored if k[0] == user)
     with admin(api) as client:
         r = client.get(f"/v1/users/{user}/aggregates/daily",
@@ -253,7 +253,7 @@ def test_query_endpoint_and_cli_return_the_stored_rows(world, api, postgres_dsn)
         r = client.get(f"/v1/users/{user}/aggregates/monthly",
                        headers={"Authorization": f"Bearer {own}"})
         assert r.status_code == 200 and len(r.json()["rows"]) == len(
-            [k for k in _stored(postgres_dsn, tag, "monthly") if k[0] == user])
+            [k for k in stored_figures(postgres_dsn, tag, "monthly") if k[0] == user])
         r = client.get(f"/v1/users/{user}/aggregates/daily",
                        headers={"Authorization": f"Bearer {other}"})
         assert r.status_code == 403

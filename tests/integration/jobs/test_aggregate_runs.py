@@ -14,7 +14,7 @@ import pytest
 
 from smartwatch.periods import align
 from tests.integration.jobs.aggregate_world import (
-    _stored,
+    stored_figures,
 )
 
 pytestmark = pytest.mark.integration
@@ -58,7 +58,7 @@ def test_named_run_through_the_entrypoint_and_a_rerun_under_its_name(world, post
     argv = [sys.executable, "-m", "smartwatch", "aggregate", "--granularity", "daily", "--from",
             NAMED[0], "--to", NAMED[1], "--run-name", name]
     env = _env(postgres_dsn, world["lake"], tmp_path)
-    before = _stored(postgres_dsn, world["tag"], "daily")
+    before = stored_figures(postgres_dsn, world["tag"], "daily")
     done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().endswith(f"run {name}"), done.stdout
@@ -70,7 +70,7 @@ def test_named_run_through_the_entrypoint_and_a_rerun_under_its_name(world, post
     assert _runs_of_rows(postgres_dsn, "daily_aggregates", "local_date", *NAMED) == {
         name: row["rows_written"]}
     assert row["rows_written"] > 0
-    assert _stored(postgres_dsn, world["tag"], "daily") == before
+    assert stored_figures(postgres_dsn, world["tag"], "daily") == before
     # Settings came from the environment alone: no local stack folder was looked for.
     assert not (tmp_path / "no-stack").exists()
 

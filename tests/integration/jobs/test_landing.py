@@ -7,7 +7,6 @@ of a batch: tests/faults/test_landing_killed.py.)"""
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections import Counter
 from pathlib import Path
 
@@ -16,7 +15,14 @@ import psycopg2
 import pytest
 
 from smartwatch.db import migrate
-from tests.integration.jobs.landing_data import YEAR, expected_row, junk, make_events, produce
+from tests.integration.jobs.landing_data import (
+    YEAR,
+    expected_row,
+    junk,
+    kafka_records,
+    make_events,
+    produce,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -96,11 +102,6 @@ def dirty_dates_of_year(dsn: str) -> dict[dt.date, int]:
         return dict(cur.fetchall())
 
 
-def _records(produced, bad):
-    return ([(e["device_id"].encode(), json.dumps(e).encode()) for e in produced]
-            + [(b"junk", value) for value, _ in bad])
-
-
 def test_lake_holds_each_record_then_compaction_each_event_once(spark, kafka_bootstrap,
                                                                 postgres_dsn, tmp_path) -> None:
     from smartwatch_jobs import compact as compaction
@@ -109,7 +110,7 @@ def test_lake_holds_each_record_then_compaction_each_event_once(spark, kafka_boo
     migrate(postgres_dsn)
     events, produced = make_events(n_devices=4, per_device=150, seed=1)
     bad = junk(max_bytes=4096)
-    topic = produce(kafka_bootstrap, _records(produced, bad))
+    topic = produce(kafka_bootstrap, kafka_records(produced, bad))
     cfg = landing.LandingConfig(
         bootstrap=kafka_bootstrap, topic=topic, lake=f"file://{tmp_path / 'lake'}",
         quarantine=(tmp_path / "q").as_uri(), checkpoint=(tmp_path / "ckpt").as_uri(),
@@ -150,7 +151,7 @@ def test_compaction_is_atomic_for_readers(spark, kafka_bootstrap, postgres_dsn, 
     from smartwatch_jobs import landing
 
     _, produced = make_events(n_devices=3, per_device=100, seed=3)
-    topic = produce(kafka_bootstrap, _records(produced, []))
+    topic = produce(kafka_bootstrap, kafka_records(produced, []))
     lake = tmp_path / "lake"
     cfg = landing.LandingConfig(
         bootstrap=kafka_bootstrap, topic=topic, lake=f"file://{lake}",

@@ -14,7 +14,7 @@ import pytest
 from smartwatch.db import migrate
 from smartwatch.periods import align
 from smartwatch.registry import Registry
-from tests.integration.jobs.aggregate_world import _land
+from tests.integration.jobs.aggregate_world import land_events
 
 pytestmark = pytest.mark.integration
 
@@ -29,7 +29,7 @@ def _reading(device: str, n: int, at: str, steps: int) -> dict:
 
 
 def _send(spark, kafka_bootstrap, tmp_path, dsn, readings: list[dict], name: str) -> None:
-    _land(spark, kafka_bootstrap, tmp_path, [(r["device_id"].encode(), json.dumps(r).encode())
+    land_events(spark, kafka_bootstrap, tmp_path, [(r["device_id"].encode(), json.dumps(r).encode())
                                              for r in readings], dsn, name)
 
 

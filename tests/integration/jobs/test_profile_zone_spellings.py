@@ -18,11 +18,11 @@ from tests.integration.jobs.aggregate_world import (
     OWNER,
     WINDOW,
     ZONES,
-    _assert_same,
-    _events,
-    _expected,
-    _land,
-    _stored,
+    assert_same,
+    expected_figures,
+    land_events,
+    stored_figures,
+    world_events,
 )
 
 pytestmark = pytest.mark.integration
@@ -51,13 +51,13 @@ def test_timezone_and_tz_give_the_aggregates_time_zone_gives(spark, kafka_bootst
     assert counts[0]["ignored_keys"] == {}
     assert counts[1]["ignored_keys"] == {"nickname": len(owned)}
     records = [(e["device_id"].encode(), json.dumps(e).encode())
-               for tag in (plain, spelled) for e in _events(tag, seed=11)]
-    _land(spark, kafka_bootstrap, tmp_path, records, postgres_dsn, "spellings")
+               for tag in (plain, spelled) for e in world_events(tag, seed=11)]
+    land_events(spark, kafka_bootstrap, tmp_path, records, postgres_dsn, "spellings")
     lake = tmp_path / "lake"
     for granularity in GRANULARITIES:
         agg.run_window(spark, f"file://{lake}", postgres_dsn, align(granularity, *WINDOW))
-        baseline = _stored(postgres_dsn, plain, granularity)
+        baseline = stored_figures(postgres_dsn, plain, granularity)
         assert baseline
-        _assert_same(baseline, _expected(lake, postgres_dsn, plain, granularity))
-        _assert_same(_without_tag(_stored(postgres_dsn, spelled, granularity), spelled),
+        assert_same(baseline, expected_figures(lake, postgres_dsn, plain, granularity))
+        assert_same(_without_tag(stored_figures(postgres_dsn, spelled, granularity), spelled),
                      _without_tag(baseline, plain))
