@@ -14,7 +14,6 @@ import secrets
 import threading
 import time
 from collections.abc import Iterable, Mapping
-from contextlib import contextmanager
 from typing import Any, NamedTuple
 
 import psycopg2
@@ -28,6 +27,7 @@ from pydantic import (
     model_validator,
 )
 
+from smartwatch.db.pool import Pool, PostgresUnavailable
 from smartwatch.events import valid_zone
 from smartwatch.history import in_effect
 
@@ -124,20 +124,8 @@ def hash_token(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
-def _alive(conn: Any) -> bool:
-    """One round trip on a kept connection; a dead one is closed."""
-    try:
-        with conn.cursor() as cur:
-            cur.execute("SELECT 1")
-        return True
-    except (psycopg2.OperationalError, psycopg2.InterfaceError):
-        conn.close()
-        return False
-
-
-class RegistryUnavailable(OSError):
-    """The registry's Postgres cannot be reached (or went away during a call); the API
-    answers 503 with Retry-After, and a later call connects again."""
+#: The registry's Postgres unreachable: the pool's error (the API answers 503).
+RegistryUnavailable = PostgresUnavailable
 
 
 class Registry:
@@ -146,45 +134,17 @@ class Registry:
 
     def __init__(self, dsn: str, cache_seconds: float = 30.0, max_connections: int = 8) -> None:
         self.dsn = dsn
-        self._idle: list[Any] = []  # open connections not in use, the last used on top
-        self._slots = threading.BoundedSemaphore(max_connections)  # callers wait for one
+        self.pool = Pool(dsn, max_connections)  # shared with the API's other Postgres reads
         self._cache_seconds = cache_seconds
         self._cache: dict[tuple[str, str], tuple[float, Any]] = {}
         self._loading: dict[tuple[str, str], threading.Lock] = {}
         self._lock = threading.Lock()
 
     def close(self) -> None:
-        with self._lock:
-            idle, self._idle = self._idle, []
-        for conn in idle:
-            conn.close()
+        self.pool.close()
 
-    @contextmanager
     def _conn(self):
-        """A connection of the pool, in a transaction committed on success. Connections stay
-        open between calls; a kept one is checked first, and one the server dropped (a
-        restart, an idle timeout) is replaced by a new one."""
-        with self._slots:
-            with self._lock:
-                conn = self._idle.pop() if self._idle else None
-            if conn is not None and not _alive(conn):
-                conn = None
-            healthy = False
-            try:
-                if conn is None:
-                    conn = psycopg2.connect(self.dsn)
-                with conn:
-                    yield conn
-                healthy = True
-            except psycopg2.OperationalError as exc:  # Postgres unreachable, or gone mid-call
-                raise RegistryUnavailable(
-                    f"the registry's Postgres is unavailable: {str(exc).strip()}") from exc
-            finally:
-                if conn is not None and healthy and not conn.closed:
-                    with self._lock:
-                        self._idle.append(conn)
-                elif conn is not None:
-                    conn.close()
+        return self.pool.connection()
 
     def _cached(self, kind: str, key: str, load) -> Any:
         """load()'s value, kept for cache_seconds. Concurrent misses of one key wait for a

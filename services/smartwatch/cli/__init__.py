@@ -74,6 +74,7 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     from pydantic import ValidationError
 
+    from smartwatch.db.pool import PostgresUnavailable
     from smartwatch.settings import invalid_settings
 
     args = parse(argv)
@@ -91,6 +92,6 @@ def main(argv: Sequence[str] | None = None) -> int:
               "checkout holds (make setup); this installation has the runtime alone",
               file=sys.stderr)
         return 2
-    except (RuntimeError, TimeoutError) as exc:
+    except (RuntimeError, TimeoutError, PostgresUnavailable) as exc:
         print(f"smartwatch: {exc}", file=sys.stderr)
         return int(getattr(exc, "exit_code", 1))  # 2 for a set-up tool missing (ToolMissing)

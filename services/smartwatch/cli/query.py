@@ -29,9 +29,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_query(args: argparse.Namespace) -> int:
     from smartwatch.aggregates import query
     from smartwatch.cli.local import need_dsn, settings_for
+    from smartwatch.db.pool import Pool
 
-    rows = query(need_dsn(settings_for(("postgres_dsn",), args.state_dir)), args.user,
-                 args.granularity, args.start, args.end)
+    pool = Pool(need_dsn(settings_for(("postgres_dsn",), args.state_dir)), max_connections=1)
+    try:
+        rows = query(pool, args.user, args.granularity, args.start, args.end)
+    finally:
+        pool.close()
     if args.json:
         print(json.dumps(rows, indent=2, default=str))
         return 0

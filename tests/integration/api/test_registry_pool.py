@@ -1,6 +1,7 @@
-"""The registry's connections and caches against the test stack's Postgres: connections stay
-open between calls, concurrent misses of one key make one query, and a connection the
-server dropped is replaced."""
+"""The Postgres pool (smartwatch.db.pool) and the registry's caches against the test stack's
+Postgres: connections stay open between calls, the figures' query shares the registry's pool,
+concurrent misses of one key make one query, a connection the server dropped is replaced, and
+Postgres unreachable is PostgresUnavailable."""
 
 from __future__ import annotations
 
@@ -10,13 +11,17 @@ import uuid
 import psycopg2
 import pytest
 
+from smartwatch.aggregates import query
+from smartwatch.db import migrate
+from smartwatch.db.pool import Pool, PostgresUnavailable
 from smartwatch.registry import Registry
+from smartwatch_dev.stack.process import free_port
 
 pytestmark = pytest.mark.integration
 
 
 def _backend(registry: Registry) -> int:
-    with registry._conn() as conn, conn.cursor() as cur:
+    with registry.pool.connection() as conn, conn.cursor() as cur:
         cur.execute("SELECT pg_backend_pid()")
         return int(cur.fetchone()[0])
 
@@ -28,6 +33,24 @@ def test_connections_stay_open_between_calls(postgres_dsn) -> None:
         assert len(pids) == 1  # one server process served every call: no new connection each
     finally:
         registry.close()
+
+
+def test_the_figures_query_shares_the_registrys_pool(postgres_dsn) -> None:
+    migrate(postgres_dsn)
+    registry = Registry(postgres_dsn, max_connections=1)
+    try:
+        first = _backend(registry)
+        assert query(registry.pool, f"nobody-{uuid.uuid4().hex[:8]}", "daily", None, None) == []
+        assert _backend(registry) == first  # the one connection served the query too
+    finally:
+        registry.close()
+
+
+def test_postgres_unreachable_is_postgres_unavailable() -> None:
+    pool = Pool(f"postgresql://nobody:x@127.0.0.1:{free_port()}/none?connect_timeout=5")
+    with pytest.raises(PostgresUnavailable, match=r"^Postgres is unavailable: "), \
+            pool.connection():
+        pass
 
 
 def test_a_dropped_connection_is_replaced(postgres_dsn) -> None:
@@ -51,7 +74,7 @@ def test_concurrent_misses_of_one_key_load_once(postgres_dsn) -> None:
 
     def load() -> str:
         loads.append(1)
-        with registry._conn() as conn, conn.cursor() as cur:
+        with registry.pool.connection() as conn, conn.cursor() as cur:
             cur.execute("SELECT pg_sleep(0.3)")
         return "Asia/Tokyo"
 

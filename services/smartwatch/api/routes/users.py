@@ -38,7 +38,5 @@ async def user_aggregates(
             raise HTTPException(403, f"this token's device is not one of user {user_id!r}'s")
     if start and end and start > end:
         raise HTTPException(400, f"from {start} is after to {end}")
-    assert state.settings.postgres_dsn
-    rows = await run_in_threadpool(query, state.settings.postgres_dsn, user_id, granularity,
-                                   start, end)
+    rows = await run_in_threadpool(query, state.registry.pool, user_id, granularity, start, end)
     return {"user_id": user_id, "granularity": granularity, "rows": rows}
