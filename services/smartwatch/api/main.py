@@ -15,6 +15,7 @@ from starlette.types import Receive, Scope, Send
 from smartwatch import __version__
 from smartwatch.api.deps import AppState
 from smartwatch.api.drain import DrainUnreadBody
+from smartwatch.api.ingest import serve as ingest
 from smartwatch.api.metrics import Metrics
 from smartwatch.api.producer import EventProducer
 from smartwatch.api.routes import admin, events, health, users
@@ -68,19 +69,19 @@ def create_app(settings: Settings | None = None, *, producer: EventProducer | No
     app.add_exception_handler(psycopg2.OperationalError, postgres_unavailable)
     # Outermost: an answer given before the body was read (413, 401, ...) reaches a client
     # that sends the whole body first (smartwatch.api.drain).
-    app.add_middleware(DrainUnreadBody, bound=events.DRAIN_FACTOR * settings.max_body_bytes)
+    app.add_middleware(DrainUnreadBody, bound=ingest.DRAIN_FACTOR * settings.max_body_bytes)
     return app
 
 
 class IngestApp(FastAPI):
     """The app, which serves POST /v1/events and POST /stream itself, ahead of FastAPI's
-    middlewares and router (smartwatch.api.routes.events.serve); everything else is FastAPI's."""
+    middlewares and router (smartwatch.api.ingest.serve); everything else is FastAPI's."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST":
-            endpoint = events.ENDPOINTS.get(scope["path"])
+            endpoint = ingest.ENDPOINTS.get(scope["path"])
             if endpoint is not None:
-                await events.serve(self.state.smartwatch, endpoint, scope, receive, send)
+                await ingest.serve(self.state.smartwatch, endpoint, scope, receive, send)
                 return
         await super().__call__(scope, receive, send)
 

@@ -9,7 +9,7 @@ import datetime as dt
 import orjson
 import pytest
 
-from smartwatch.api.ingest import Item, validate
+from smartwatch.api.ingest.parse import Item, validate
 
 pytestmark = pytest.mark.unit
 
