@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import platform
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -30,42 +30,19 @@ from tests.figures import FIGURES
 TIERS = ("unit", "spark", "helm", "integration", "k8s", "kind")
 
 
-def _spark_missing() -> str | None:
+def _tools_missing(*tools: Callable[[], object]) -> str | None:
+    """Why a tier cannot run: the first of its set-up tools that is missing, else None."""
     try:
-        toolchain.java_bin()
-        toolchain.spark_jars()
-    except toolchain.ToolMissing as exc:
-        return str(exc)
-    return None
-
-
-def _helm_missing() -> str | None:
-    try:
-        toolchain.helm_bin()
-    except toolchain.ToolMissing as exc:
-        return str(exc)
-    return None
-
-
-def _integration_missing() -> str | None:
-    try:
-        toolchain.java_bin()
-        toolchain.kafka_libs()
-        toolchain.postgres_bin_dir()
-        toolchain.spark_jars()
+        for tool in tools:
+            tool()
     except toolchain.ToolMissing as exc:
         return str(exc)
     return None
 
 
 def k8s_missing() -> str | None:
-    try:
-        toolchain.etcd_bin()
-        toolchain.kube_bin("kube-apiserver")
-        toolchain.kube_bin("kubectl")
-    except toolchain.ToolMissing as exc:
-        return str(exc)
-    return None
+    return _tools_missing(toolchain.etcd_bin, lambda: toolchain.kube_bin("kube-apiserver"),
+                          lambda: toolchain.kube_bin("kubectl"))
 
 
 def _kind_missing() -> str | None:
@@ -74,8 +51,12 @@ def _kind_missing() -> str | None:
     return missing()
 
 
-CHECKS = {"spark": _spark_missing, "helm": _helm_missing, "integration": _integration_missing,
-          "k8s": k8s_missing, "kind": _kind_missing}
+CHECKS: dict[str, Callable[[], str | None]] = {
+    "spark": lambda: _tools_missing(toolchain.java_bin, toolchain.spark_jars),
+    "helm": lambda: _tools_missing(toolchain.helm_bin),
+    "integration": lambda: _tools_missing(toolchain.java_bin, toolchain.kafka_libs,
+                                          toolchain.postgres_bin_dir, toolchain.spark_jars),
+    "k8s": k8s_missing, "kind": _kind_missing}
 _skipped_tiers: dict[str, str] = {}
 _tier_counts: dict[str, int] = dict.fromkeys(TIERS, 0)
 
