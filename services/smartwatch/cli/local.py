@@ -39,8 +39,10 @@ def _given(settings: Settings, name: str) -> bool:
 def stack_status(settings: Settings, state_dir: str | None) -> dict[str, Any]:
     """The local stack's status; nothing but its folder where no stack was ever started there
     (no record): then no setting is taken from it, and the command names what is missing."""
-    from smartwatch_dev.stack import Stack
-
+    try:
+        from smartwatch_dev.stack import Stack
+    except ModuleNotFoundError:  # the runtime alone (an image): there is no local stack to ask
+        return {"state_dir": state_dir or "(no local stack: the dev tooling is not installed)"}
     stack = Stack(settings, state_dir)
     if not stack.file.exists():
         return {"state_dir": str(stack.state)}
