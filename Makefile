@@ -24,11 +24,12 @@ LEFTOVERS = @.venv/bin/smartwatch stack leftovers --state-dir .stack/test >/dev/
 	  || { echo "a test stack or cluster left these behind:"; .venv/bin/smartwatch stack leftovers --state-dir .stack/test; exit 1; }
 
 # The fast tiers first (Python only, a local Spark session, helm renders), stopping at their
-# first failure; then the tiers that start servers and clusters (tests/conftest.py).
+# first failure; then the tiers that start servers and clusters (tests/conftest.py), listing
+# the 20 slowest tests.
 FAST_TIERS = unit or spark or helm
 test: setup lint
 	$(PY) -m pytest tests -m "$(FAST_TIERS)" -x
-	$(PY) -m pytest tests -m "not ($(FAST_TIERS))"
+	$(PY) -m pytest tests -m "not ($(FAST_TIERS))" --durations=20
 	$(LEFTOVERS)
 
 # Only the kind tier's end-to-end tests (marker e2e: the pipeline through spark-operator,
