@@ -30,6 +30,8 @@ UTC = dt.UTC
 #: spark-operator's application states of a run that ended.
 SUCCEEDED_STATES = frozenset({"COMPLETED"})
 FAILED_STATES = frozenset({"FAILED", "SUBMISSION_FAILED"})
+#: spark-operator's states of a run not running yet ("": not picked up, or not seen yet).
+UNSTARTED_STATES = frozenset({"", "SUBMITTED", "PENDING_RERUN"})
 MAX_WINDOWS = 100
 MAX_FAILURES = 10
 MAX_MISSED_COUNTED = 10_000
@@ -247,6 +249,11 @@ def _outcomes(w: _Work, policies: Policies, runs: Mapping[str, RunObserved],
             continue
         run = runs.get(rec.run or "")
         if run is None or not (run.state in SUCCEEDED_STATES or run.state in FAILED_STATES):
+            overdue = _overdue(rec, run, policies, now)
+            if overdue is not None and rec.run:  # deleted, and failed with the deadline's reason
+                w.out.delete.append(rec.run)
+                rec.finished = now
+                _failed(w, rec, overdue, policies, now, reason="RunDeadlineExceeded")
             continue
         rec.finished = parse_time(run.finished) or now
         if run.state in FAILED_STATES:
@@ -267,8 +274,28 @@ def _cause(failures: list[dict[str, Any]], window: str) -> str:
     return f": {message}" if message else ""
 
 
+def _overdue(rec: WindowRecord, run: RunObserved | None, policies: Policies,
+             now: dt.datetime) -> RunObserved | None:
+    """The run of `rec` as failed by a deadline (its message naming the deadline and the
+    run's last state), or None while it is within its deadlines."""
+    if rec.started is None or rec.run is None:
+        return None
+    state = run.state if run is not None else ""
+    last = f"last state {state}" if state else "spark-operator never reported it"
+    age = now - rec.started
+    if state in UNSTARTED_STATES and age >= policies.start_deadline:
+        message = (f"not started within deadlines.startSeconds "
+                   f"({policies.start_deadline.total_seconds():.0f} s); {last}")
+    elif age >= policies.run_deadline:
+        message = (f"not ended within deadlines.runSeconds "
+                   f"({policies.run_deadline.total_seconds():.0f} s); {last}")
+    else:
+        return None
+    return RunObserved(rec.run, state or "NOT_STARTED", message)
+
+
 def _failed(w: _Work, rec: WindowRecord, run: RunObserved, policies: Policies,
-            now: dt.datetime) -> None:
+            now: dt.datetime, reason: str = "RunFailed") -> None:
     """A run of `rec` failed: retry after a backoff, or give up."""
     rec.failures += 1
     message = run.message or run.state
@@ -278,11 +305,11 @@ def _failed(w: _Work, rec: WindowRecord, run: RunObserved, policies: Policies,
     if rec.failures <= limit:
         delay = policies.backoff_seconds * 2 ** (rec.failures - 1)
         rec.state, rec.next_attempt = State.RETRYING, now + dt.timedelta(seconds=delay)
-        w.event("Warning", "RunFailed", f"{rec.run} failed for window {rec.label}: {message}; "
+        w.event("Warning", reason, f"{rec.run} failed for window {rec.label}: {message}; "
                 f"retry {rec.failures} of {limit} at {iso(rec.next_attempt)}")
         return
     rec.state = State.FAILED
-    w.event("Warning", "RunFailed", f"{rec.run} failed for window {rec.label}: {message}; "
+    w.event("Warning", reason, f"{rec.run} failed for window {rec.label}: {message}; "
             "no retries left")
     if rec.kind == RunKind.BACKFILL and w.backfill is not None:
         w.backfill["failed"] = w.backfill.get("failed", 0) + 1
@@ -479,5 +506,9 @@ def _finish(w: _Work, runs: Mapping[str, RunObserved], policies: Policies, now: 
     w.out.status = st
     times = [parse_time(st.get("nextRunTime"))] + [r.next_attempt for r in kept
                                                    if r.state == State.RETRYING]
+    for r in kept:  # the deadlines of the runs still going
+        if r.state == State.RUNNING and r.started is not None:
+            times += [t for t in (r.started + policies.start_deadline,
+                                  r.started + policies.run_deadline) if t > now]
     w.out.wake_at = min((t for t in times if t is not None), default=None)
     return w.out

@@ -25,7 +25,7 @@ DEFAULTS: dict[str, Any] = {
     "timeZone": "UTC", "mode": "lookback", "suspend": False, "concurrencyPolicy": "Forbid",
     "startingDeadlineSeconds": 86400, "maxCatchUp": 10, "retry.limit": 3,
     "retry.backoffSeconds": 60, "successfulRunsHistoryLimit": 3, "failedRunsHistoryLimit": 1,
-    "backfill.maxConcurrent": 2,
+    "backfill.maxConcurrent": 2, "deadlines.startSeconds": 1800, "deadlines.runSeconds": 21600,
 }
 
 
@@ -65,6 +65,8 @@ class Policies:
     backoff_seconds: float
     successful_history: int
     failed_history: int
+    start_deadline: dt.timedelta  # a run unstarted this long after its creation fails
+    run_deadline: dt.timedelta    # a run not ended this long after its creation fails
 
     @classmethod
     def of(cls, spec: Mapping[str, Any]) -> Policies:
@@ -75,7 +77,9 @@ class Policies:
                    retry_limit=int(field(spec, "retry.limit")),
                    backoff_seconds=float(field(spec, "retry.backoffSeconds")),
                    successful_history=int(field(spec, "successfulRunsHistoryLimit")),
-                   failed_history=int(field(spec, "failedRunsHistoryLimit")))
+                   failed_history=int(field(spec, "failedRunsHistoryLimit")),
+                   start_deadline=dt.timedelta(seconds=int(field(spec, "deadlines.startSeconds"))),
+                   run_deadline=dt.timedelta(seconds=int(field(spec, "deadlines.runSeconds"))))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -85,3 +85,28 @@ def test_replicas_share_the_work_through_a_kopf_peering(cluster, operator, kube_
         assert peering.get("status"), "the operator did not announce itself in the peering"
         clock.set("2026-06-01T00:31:00+00:00")
         wait_for("the run", lambda: list(cluster.runs()) == ["daily-s20260531"])
+
+
+def test_a_run_unstarted_past_its_deadline_is_failed_and_the_next_window_runs(cluster, operator):
+    """No spark-operator here: the runs stay unstarted. Past deadlines.startSeconds the run is
+    deleted and failed, with the deadline and its last state in the Failing condition and an
+    Event; with no retries left, the window waiting behind it (Forbid) runs."""
+    clock = Clock(JUNE)
+    with operator(clock):
+        cluster.create_schedule("daily", retry={"limit": 0}, deadlines={"startSeconds": 600})
+        started(cluster, "daily")
+        clock.set("2026-06-01T00:31:00+00:00")
+        wait_for("the first run", lambda: "daily-s20260531" in cluster.runs())
+        clock.set("2026-06-01T00:40:59+00:00")
+        stays("within its deadline", lambda: list(cluster.runs()) == ["daily-s20260531"], 1.0)
+        clock.set("2026-06-02T00:30:30+00:00")  # the next fire, and past the first deadline
+        wait_for("the next window's run", lambda: list(cluster.runs()) == ["daily-s20260601"])
+        failing = wait_for("Failing", lambda: (c := condition(cluster, "daily", "Failing"))
+                           .get("status") == "True" and c)
+        reason = "not started within deadlines.startSeconds (600 s); spark-operator never " \
+                 "reported it"
+        assert failing["reason"] == "RetriesExhausted" and reason in failing["message"]
+        assert any(e[:2] == ("Warning", "RunDeadlineExceeded") and reason in e[2]
+                   and e[2].startswith("daily-s20260531 failed for window 2026-05-31")
+                   for e in cluster.events("daily"))
+    assert window_records(cluster, "daily")["s:2026-05-31"]["state"] == "Failed"

@@ -122,6 +122,7 @@ def test_server_fills_in_the_documented_defaults(custom, namespace: str) -> None
         "timeZone": "UTC", "mode": "lookback", "lookback": 1, "suspend": False,
         "concurrencyPolicy": "Forbid", "startingDeadlineSeconds": 86400, "maxCatchUp": 10,
         "retry": {"limit": 3, "backoffSeconds": 60},
+        "deadlines": {"startSeconds": 1800, "runSeconds": 21600},
         "successfulRunsHistoryLimit": 3, "failedRunsHistoryLimit": 1,
         "postgres": {"secretName": "smartwatch-postgres", "key": "dsn"},
         "spark": {
@@ -324,7 +325,8 @@ def test_operator_manifest_passes_a_server_dry_run(path: Path, kubeconfig: Path,
                                                    namespace: str) -> None:
     # The namespaced objects go into a fresh namespace: a dry run does not create smartwatch.
     docs = _into_namespace(_docs(path), namespace)
-    apply_crds(kube_client, [path])
+    # The CRDs the manifests use, the peering's among them (whatever ran before).
+    apply_crds(kube_client, [path, REPO_ROOT / "manifests" / "crds" / "kopf-peerings.kopf.dev.yaml"])
     out = _kubectl(kubeconfig, "apply", "--dry-run=server", "-f", "-", stdin=yaml.safe_dump_all(docs))
     assert out.returncode == 0, out.stderr
     assert out.stdout.count("(server dry run)") == len(docs), out.stdout

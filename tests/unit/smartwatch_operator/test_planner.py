@@ -149,3 +149,58 @@ def test_a_record_survives_its_round_trip_through_the_status() -> None:
     assert rec.stored() == stored
     assert {s.value for s in ACTIVE} == {"Pending", "Running"}
     assert {s.value for s in TERMINAL} == {"Succeeded", "Failed", "Replaced"}
+
+
+def test_a_run_unstarted_past_its_deadline_is_deleted_failed_and_retried() -> None:
+    created = at("2026-06-01T02:30:05")
+    first = plan("d", SPEC, None, {}, at("2026-06-01T00:00:00"))
+    started = plan("d", SPEC, first.status, {}, created)
+    assert [r.name for r in started.create] == ["d-s20260531"]
+    # The planner wakes at the start deadline (30 min), before the next fire.
+    assert started.wake_at == created + dt.timedelta(minutes=30)
+    pending = {"d-s20260531": RunObserved("d-s20260531", "SUBMITTED")}
+    within = plan("d", SPEC, started.status, pending, created + dt.timedelta(minutes=29))
+    assert within.delete == [] and windows(within.status) == [("s", "2026-05-31", "Running")]
+    late = plan("d", SPEC, within.status, pending, created + dt.timedelta(minutes=30))
+    assert late.delete == ["d-s20260531"]
+    assert windows(late.status) == [("s", "2026-05-31", "Retrying")]
+    reason = ("not started within deadlines.startSeconds (1800 s); last state SUBMITTED")
+    failing = next(c for c in late.status["conditions"] if c["type"] == "Failing")
+    assert failing["status"] == "True" and reason in failing["message"]
+    assert [(e[0], e[1]) for e in late.events] == [("Warning", "RunDeadlineExceeded")]
+    assert reason in late.events[0][2]
+    # The retry, after the backoff (60 s), is a new run.
+    retry = plan("d", SPEC, late.status, {}, created + dt.timedelta(minutes=31))
+    assert [(r.name, r.attempt) for r in retry.create] == [("d-s20260531-r1", 1)]
+
+
+def test_a_run_past_its_run_deadline_fails_and_without_retries_lets_the_next_window_run() -> None:
+    spec = {**SPEC, "retry": {"limit": 0}, "schedule": "0 * * * *",
+            "deadlines": {"startSeconds": 600, "runSeconds": 3600}}
+    first = plan("d", spec, None, {}, at("2026-06-01T22:30:00"))
+    started = plan("d", spec, first.status, {}, at("2026-06-01T23:00:05"))
+    assert [r.name for r in started.create] == ["d-s20260531"]
+    running = {"d-s20260531": RunObserved("d-s20260531", "RUNNING")}
+    # Past the start deadline but running: only the run deadline applies.
+    going = plan("d", spec, started.status, running, at("2026-06-01T23:30:00"))
+    assert going.delete == [] and going.create == []
+    # The 00:00 fire's window (June 1) waits behind it (Forbid) until the run deadline.
+    waiting = plan("d", spec, going.status, running, at("2026-06-02T00:00:04"))
+    assert waiting.create == []
+    over = plan("d", spec, waiting.status, running, at("2026-06-02T00:00:05"))
+    assert over.delete == ["d-s20260531"]
+    assert [r.name for r in over.create] == ["d-s20260601"]
+    assert ("s", "2026-05-31", "Failed") in windows(over.status)
+    failing = next(c for c in over.status["conditions"] if c["type"] == "Failing")
+    assert failing["reason"] == "RetriesExhausted"
+    assert "not ended within deadlines.runSeconds (3600 s); last state RUNNING" in \
+        failing["message"]
+
+
+def test_a_run_spark_operator_never_reported_fails_at_the_start_deadline() -> None:
+    first = plan("d", SPEC, None, {}, at("2026-06-01T00:00:00"))
+    started = plan("d", SPEC, first.status, {}, at("2026-06-01T02:30:05"))
+    late = plan("d", SPEC, started.status, {}, at("2026-06-01T03:00:05"))
+    assert late.delete == ["d-s20260531"]
+    assert "not started within deadlines.startSeconds (1800 s); spark-operator never " \
+           "reported it" in late.events[0][2]

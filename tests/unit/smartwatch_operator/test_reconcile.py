@@ -58,14 +58,16 @@ def test_catch_up_respects_the_deadline_and_the_bound():
 
 
 def test_forbid_keeps_the_next_window_pending_and_replace_deletes_the_active_run():
-    first = plan("daily", SPEC, None, {}, at("2026-06-01T00:10:00"))
-    running = plan("daily", SPEC, first.status, {}, at("2026-06-01T00:31:00"))
+    # A run a day long: within the deadlines here (their own test is in test_planner.py).
+    spec = {**SPEC, "deadlines": {"runSeconds": 7 * 86400}}
+    first = plan("daily", spec, None, {}, at("2026-06-01T00:10:00"))
+    running = plan("daily", spec, first.status, {}, at("2026-06-01T00:31:00"))
     runs = {"daily-s20260531": RunObserved("daily-s20260531", "RUNNING")}
-    forbid = plan("daily", SPEC, running.status, runs, at("2026-06-02T00:31:00"))
+    forbid = plan("daily", spec, running.status, runs, at("2026-06-02T00:31:00"))
     assert forbid.create == []
     assert [(w["window"], w["state"]) for w in forbid.status["windows"]] == [
         ("2026-05-31", "Running"), ("2026-06-01", "Pending")]
-    replace = plan("daily", {**SPEC, "concurrencyPolicy": "Replace"}, running.status, runs,
+    replace = plan("daily", {**spec, "concurrencyPolicy": "Replace"}, running.status, runs,
                    at("2026-06-02T00:31:00"))
     assert [r.name for r in replace.create] == ["daily-s20260601"]
     assert replace.delete == ["daily-s20260531"]

@@ -41,7 +41,9 @@ def test_an_empty_spec_takes_every_default() -> None:
     p = Policies.of({})
     assert p == Policies(mode=Mode.LOOKBACK, suspend=False, concurrency=Policy.FORBID,
                          starting_deadline=dt.timedelta(days=1), max_catch_up=10, retry_limit=3,
-                         backoff_seconds=60.0, successful_history=3, failed_history=1)
+                         backoff_seconds=60.0, successful_history=3, failed_history=1,
+                         start_deadline=dt.timedelta(minutes=30),
+                         run_deadline=dt.timedelta(hours=6))
 
 
 def test_given_values_win_over_the_defaults() -> None:
