@@ -32,6 +32,15 @@ from smartwatch_operator.reconcile import Plan, RunObserved, parse_time, plan
 GROUP, VERSION, PLURAL = k8s.SCHEDULES.coordinates
 SPARK_GROUP, SPARK_VERSION, SPARK_PLURAL = k8s.SPARK_APPLICATIONS.coordinates
 MANAGED = {"app.kubernetes.io/managed-by": sparkapp.MANAGED_BY}
+#: What holds every run back while the cluster serves no SparkApplication resource.
+SPARK_MISSING = ("SparkOperatorMissing",
+                 f"the cluster serves no {k8s.SPARK_APPLICATIONS.kind} resource "
+                 f"({k8s.SPARK_APPLICATIONS.api_version}): install spark-operator; the due "
+                 "windows wait")
+
+
+class SparkOperatorMissing(Exception):
+    """Creating a run found no SparkApplication resource on the cluster."""
 WORKER_LIMIT, POSTING_LIMIT = 50, 8
 
 log = logging.getLogger(__name__)
@@ -51,6 +60,7 @@ class OperatorConfig:
     clock: Callable[[], dt.datetime] = utc_now
     metrics: Metrics | None = None  # counted when given (the operator's /metrics)
     dirty: DirtyCounter | None = None  # status.dirtyDates of dirty schedules, when given
+    spark_check_seconds: float = 30.0  # how long "is spark-operator's resource served?" holds
 
 
 class KubeApi:
@@ -60,7 +70,7 @@ class KubeApi:
 
     RUN_THREADS, STATUS_THREADS = 8, 2
 
-    def __init__(self, kubeconfig: Path | None) -> None:
+    def __init__(self, kubeconfig: Path | None, spark_check_seconds: float = 30.0) -> None:
         from concurrent.futures import ThreadPoolExecutor
 
         from kubernetes import client, config
@@ -75,6 +85,8 @@ class KubeApi:
         self.custom = client.CustomObjectsApi(self.api_client)
         self.errors = client.ApiException
         self._runs = ThreadPoolExecutor(self.RUN_THREADS, thread_name_prefix="runs")
+        self._spark_served: tuple[float, bool] | None = None  # (when checked, the answer)
+        self._spark_check_seconds = spark_check_seconds
         self._status = ThreadPoolExecutor(self.STATUS_THREADS, thread_name_prefix="status")
 
     async def _call(self, pool: Any, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -82,7 +94,8 @@ class KubeApi:
             pool, functools.partial(fn, *args, **kwargs))
 
     async def create_run(self, body: dict[str, Any]) -> bool:
-        """Create a SparkApplication; False when it exists already (it is then the same run)."""
+        """Create a SparkApplication; False when it exists already (it is then the same run).
+        SparkOperatorMissing when the cluster serves no such resource."""
         try:
             await self._call(self._runs, self.custom.create_namespaced_custom_object,
                              SPARK_GROUP, SPARK_VERSION, body["metadata"]["namespace"],
@@ -91,7 +104,28 @@ class KubeApi:
         except self.errors as exc:
             if exc.status == 409:
                 return False
+            if exc.status == 404 and not self._discover_spark():
+                self._spark_served = (time.monotonic(), False)
+                raise SparkOperatorMissing(SPARK_MISSING[1]) from None
             raise
+
+    async def spark_served(self) -> bool:
+        """Whether the cluster serves spark-operator's SparkApplication resource (API
+        discovery, which every authenticated client may read), checked at most every
+        spark_check_seconds for all schedules."""
+        now = time.monotonic()
+        if self._spark_served is None or now - self._spark_served[0] >= self._spark_check_seconds:
+            self._spark_served = (now, await self._call(self._status, self._discover_spark))
+        return self._spark_served[1]
+
+    def _discover_spark(self) -> bool:
+        try:
+            found = self.custom.get_api_resources(SPARK_GROUP, SPARK_VERSION)
+        except self.errors as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return any(r.name == SPARK_PLURAL for r in found.resources or [])
 
     async def delete_run(self, namespace: str, name: str) -> None:
         try:
@@ -164,7 +198,7 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
 
     def kube() -> KubeApi:
         if "kube" not in state:
-            state["kube"] = KubeApi(config.kubeconfig)
+            state["kube"] = KubeApi(config.kubeconfig, config.spark_check_seconds)
         return state["kube"]
 
     @kopf.on.startup(registry=registry, id="configure")
@@ -233,8 +267,9 @@ async def _schedule_loop(api: KubeApi, config: OperatorConfig, body: kopf.Body, 
         store: Any = schedule_runs.get((namespace, name), [])
         annotations = body["metadata"].get("annotations") or {}
         dirty = await config.dirty.count(namespace, body["spec"]) if config.dirty else None
+        blocked = None if await api.spark_served() else SPARK_MISSING
         fingerprint = (body["metadata"].get("generation"), annotations.get(RUN_NOW_ANNOTATION),
-                       frozenset((r.name, r.state) for r in store), dirty)
+                       frozenset((r.name, r.state) for r in store), dirty, blocked)
         if fingerprint != seen or wake_at is None or now >= wake_at:
             t0 = time.perf_counter()
             # The status this loop wrote last, when the watch has not delivered it yet.
@@ -245,7 +280,7 @@ async def _schedule_loop(api: KubeApi, config: OperatorConfig, body: kopf.Body, 
                           with_causes(store, run_causes, namespace), now,
                           created=parse_time(body["metadata"].get("creationTimestamp")),
                           run_now=annotations.get(RUN_NOW_ANNOTATION),
-                          generation=body["metadata"].get("generation"))
+                          generation=body["metadata"].get("generation"), blocked=blocked)
             if dirty is not None:
                 result.status["dirtyDates"] = dirty
             await _carry_out(api, body, result, namespace)
@@ -280,7 +315,11 @@ async def _carry_out(kube: KubeApi, body: kopf.Body, result: Plan, namespace: st
     for request in result.create:
         window: Window = request.window
         app = sparkapp.build(schedule, window, request.kind, request.attempt, request.fire_time)
-        created = await kube.create_run(app)
+        try:
+            created = await kube.create_run(app)
+        except SparkOperatorMissing as exc:  # gone since the last check: the deadline fails it
+            log.warning("%s not created: %s", request.name, exc)
+            break
         if not created:
             log.info("%s exists already: the window's run was created before", request.name)
     for run in result.delete:

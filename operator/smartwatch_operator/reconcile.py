@@ -218,9 +218,12 @@ class _Work:
 
 def plan(name: str, spec: Mapping[str, Any], status: Mapping[str, Any] | None,
          runs: Mapping[str, RunObserved], now: dt.datetime, *, created: dt.datetime | None = None,
-         run_now: str | None = None, generation: int | None = None) -> Plan:
+         run_now: str | None = None, generation: int | None = None,
+         blocked: tuple[str, str] | None = None) -> Plan:
     """The plan for schedule `name` at `now`. `created` is the schedule's creation time (the
-    first fire time considered is the first after min(created, now))."""
+    first fire time considered is the first after min(created, now)). `blocked` (a reason and
+    a message: no spark-operator, say) holds every run back: windows stay Pending, and Ready
+    is False with that reason."""
     w = _Work.of(status)
     policies = Policies.of(spec)
     _outcomes(w, policies, runs, now)  # 1. Outcomes of the runs started earlier.
@@ -236,9 +239,11 @@ def plan(name: str, spec: Mapping[str, Any], status: Mapping[str, Any] | None,
     for rec in w.records.values():  # 6. Retries that are due (one with no time at once).
         if rec.state == State.RETRYING and (rec.next_attempt is None or rec.next_attempt <= now):
             rec.state, rec.next_attempt = State.PENDING, None
-    if not policies.suspend:  # 7. Start what may start.
+    if not policies.suspend and blocked is None:  # 7. Start what may start.
         _start(w, name, parsed, now)
     _next_fire(w, parsed, now, generation)  # 8. Next fire.
+    if blocked is not None:
+        set_condition(w.conditions, "Ready", False, *blocked, now, generation)
     return _finish(w, runs, policies, now, generation)
 
 

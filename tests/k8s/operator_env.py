@@ -148,9 +148,10 @@ def operator(kubeconfig: Path, cluster: Cluster):
     from smartwatch_operator.handlers import OperatorConfig, build_registry
 
     @contextlib.contextmanager
-    def run(clock: Clock, peering: str | None = None, dirty: Any = None) -> Iterator[None]:
+    def run(clock: Clock, peering: str | None = None, dirty: Any = None,
+            **config: Any) -> Iterator[None]:
         registry = build_registry(OperatorConfig(kubeconfig=kubeconfig, tick=0.3, clock=clock,
-                                                 dirty=dirty))
+                                                 dirty=dirty, **config))
         mode = ["--peering", peering] if peering else ["--standalone"]
         with KopfRunner(["run", *mode, "--namespace", cluster.ns], registry=registry,
                         timeout=60):

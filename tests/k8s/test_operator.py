@@ -122,7 +122,9 @@ def test_suspend_holds_runs_and_resume_catches_up(cluster, operator):
 
 
 def _second_window_due_while_the_first_runs(cluster: Cluster, clock: Clock, policy: str) -> None:
-    cluster.create_schedule("daily", concurrencyPolicy=policy)
+    # The first run stays unstarted for a day (no spark-operator here): within its deadlines.
+    cluster.create_schedule("daily", concurrencyPolicy=policy,
+                            deadlines={"startSeconds": 7 * 86400, "runSeconds": 7 * 86400})
     started(cluster, "daily")
     clock.set("2026-06-01T00:31:00+00:00")
     wait_for("the first run", lambda: list(cluster.runs()) == ["daily-s20260531"])

@@ -110,3 +110,42 @@ def test_a_run_unstarted_past_its_deadline_is_failed_and_the_next_window_runs(cl
                    and e[2].startswith("daily-s20260531 failed for window 2026-05-31")
                    for e in cluster.events("daily"))
     assert window_records(cluster, "daily")["s:2026-05-31"]["state"] == "Failed"
+
+
+def test_without_spark_operator_a_schedule_says_so_and_runs_once_it_is_installed(
+        cluster, operator, kube_client):
+    """The SparkApplication CRD taken away (as on a cluster without spark-operator): the due
+    window stays Pending and Ready is False naming spark-operator, with no crash loop; the
+    CRD put back, the run is created."""
+    from kubernetes import client
+
+    from smartwatch import k8s
+    from smartwatch_dev.stack.crds import apply_crds
+    from tests.k8s.conftest import SPARK_OPERATOR_CRDS, third_party_crds
+
+    crds = sorted(third_party_crds(SPARK_OPERATOR_CRDS).glob("*.yaml"))
+    ext = client.ApiextensionsV1Api(kube_client)
+    name = f"{k8s.SPARK_APPLICATIONS.plural}.{k8s.SPARK_APPLICATIONS.group}"
+    ext.delete_custom_resource_definition(name)
+    try:
+        wait_for("the CRD gone", lambda: name not in {
+            c.metadata.name for c in ext.list_custom_resource_definition().items}, 60)
+        clock = Clock(JUNE)
+        with operator(clock, spark_check_seconds=0.5):
+            cluster.create_schedule("daily")
+            started(cluster, "daily")
+            clock.set("2026-06-01T00:31:00+00:00")
+            ready = wait_for("Ready false", lambda: (c := condition(cluster, "daily", "Ready"))
+                             .get("status") == "False" and c)
+            assert ready["reason"] == "SparkOperatorMissing"
+            assert "install spark-operator" in ready["message"]
+            wait_for("the due window Pending", lambda: window_records(cluster, "daily")
+                     .get("s:2026-05-31", {}).get("state") == "Pending")
+            stays("held back", lambda: window_records(cluster, "daily")["s:2026-05-31"]["state"]
+                  == "Pending", 1.5)
+            apply_crds(kube_client, crds)
+            wait_for("the run", lambda: list(cluster.runs()) == ["daily-s20260531"], 60)
+            wait_for("Ready true", lambda: condition(cluster, "daily", "Ready")
+                     .get("status") == "True")
+    finally:
+        apply_crds(kube_client, crds)  # as the other tests expect it

@@ -204,3 +204,15 @@ def test_a_run_spark_operator_never_reported_fails_at_the_start_deadline() -> No
     assert late.delete == ["d-s20260531"]
     assert "not started within deadlines.startSeconds (1800 s); spark-operator never " \
            "reported it" in late.events[0][2]
+
+
+def test_blocked_runs_stay_pending_with_ready_false_then_start_once_unblocked() -> None:
+    blocked = ("SparkOperatorMissing", "no SparkApplication resource on this cluster")
+    first = plan("d", SPEC, None, {}, at("2026-06-01T00:00:00"))
+    held = plan("d", SPEC, first.status, {}, at("2026-06-01T02:30:05"), blocked=blocked)
+    assert held.create == [] and windows(held.status) == [("s", "2026-05-31", "Pending")]
+    ready = next(c for c in held.status["conditions"] if c["type"] == "Ready")
+    assert (ready["status"], ready["reason"], ready["message"]) == ("False", *blocked)
+    freed = plan("d", SPEC, held.status, {}, at("2026-06-01T02:31:00"))
+    assert [r.name for r in freed.create] == ["d-s20260531"]
+    assert next(c for c in freed.status["conditions"] if c["type"] == "Ready")["status"] == "True"
