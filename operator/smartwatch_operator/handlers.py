@@ -27,6 +27,7 @@ from smartwatch.periods import Window
 from smartwatch_operator import sparkapp
 from smartwatch_operator.dirty import DirtyCounter
 from smartwatch_operator.metrics import Metrics
+from smartwatch_operator.policy import RunPolicy
 from smartwatch_operator.reconcile import Plan, RunObserved, parse_time, plan
 
 GROUP, VERSION, PLURAL = k8s.SCHEDULES.coordinates
@@ -61,6 +62,7 @@ class OperatorConfig:
     metrics: Metrics | None = None  # counted when given (the operator's /metrics)
     dirty: DirtyCounter | None = None  # status.dirtyDates of dirty schedules, when given
     spark_check_seconds: float = 30.0  # how long "is spark-operator's resource served?" holds
+    policy: RunPolicy = dataclasses.field(default_factory=RunPolicy)  # none: anything runs
 
 
 class KubeApi:
@@ -267,7 +269,9 @@ async def _schedule_loop(api: KubeApi, config: OperatorConfig, body: kopf.Body, 
         store: Any = schedule_runs.get((namespace, name), [])
         annotations = body["metadata"].get("annotations") or {}
         dirty = await config.dirty.count(namespace, body["spec"]) if config.dirty else None
-        blocked = None if await api.spark_served() else SPARK_MISSING
+        violation = config.policy.violation(body["spec"])
+        blocked = ("PolicyViolation", violation) if violation else \
+            None if await api.spark_served() else SPARK_MISSING
         fingerprint = (body["metadata"].get("generation"), annotations.get(RUN_NOW_ANNOTATION),
                        frozenset((r.name, r.state) for r in store), dirty, blocked)
         if fingerprint != seen or wake_at is None or now >= wake_at:

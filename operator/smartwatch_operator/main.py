@@ -15,6 +15,7 @@ from smartwatch.settings import Settings
 from smartwatch_operator.dirty import DirtyCounter, parse_secret, postgres_query
 from smartwatch_operator.handlers import OperatorConfig, build_registry
 from smartwatch_operator.metrics import Metrics
+from smartwatch_operator.policy import RunPolicy
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -44,6 +45,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "`mode: dirty` schedules that name this Secret (key: dsn by "
                              "default), in the Postgres of SMARTWATCH_POSTGRES_DSN, the DSN it "
                              "holds (default: no count)")
+    policy = parser.add_argument_group(
+        "policy", "what schedules may run (fnmatch patterns, each option repeatable; none "
+                  "given: anything). A schedule outside it is not run, and its Ready condition "
+                  "names the field (docs/operator.md)")
+    policy.add_argument("--allow-image", action="append", default=[], metavar="PATTERN",
+                        help="an image runs may use (spec.spark.image)")
+    policy.add_argument("--allow-service-account", action="append", default=[],
+                        metavar="PATTERN", help="a service account runs may use")
+    policy.add_argument("--allow-secret", action="append", default=[], metavar="PATTERN",
+                        help="a Secret runs may read (spec.postgres, spec.spark.env)")
 
 
 def dirty_counter(secret: str | None, dsn: str | None) -> DirtyCounter | None:
@@ -69,7 +80,10 @@ def run(args: argparse.Namespace, kubeconfig: Path | None) -> int:
     if args.metrics_port:
         start_http_server(args.metrics_port, registry=metrics.registry)
     config = OperatorConfig(kubeconfig=None if args.in_cluster else kubeconfig, tick=args.tick,
-                            metrics=metrics, dirty=dirty)
+                            metrics=metrics, dirty=dirty,
+                            policy=RunPolicy(tuple(args.allow_image),
+                                             tuple(args.allow_service_account),
+                                             tuple(args.allow_secret)))
     kopf.run(registry=build_registry(config),
              standalone=args.peering is None, peering_name=args.peering,
              clusterwide=args.all_namespaces or not args.namespace,

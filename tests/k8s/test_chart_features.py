@@ -342,3 +342,43 @@ def test_the_operator_counts_dirty_dates_of_the_default_schedules() -> None:
     assert len(schedules) == 3
     for schedule in schedules:
         assert counter.applies(schedule["metadata"].get("namespace", "smartwatch"), schedule["spec"])
+
+
+def _operator_policy(docs: list[dict]):
+    """The RunPolicy the rendered operator Deployment's arguments give, parsed by the
+    operator's own argument parser."""
+    import argparse
+
+    from smartwatch_operator.main import add_arguments
+    from smartwatch_operator.policy import RunPolicy
+
+    (container,) = _deployment(docs, f"{RELEASE}-operator")["spec"]["template"]["spec"]["containers"]
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(container["command"][container["command"].index("operator") + 1:])
+    return RunPolicy(tuple(args.allow_image), tuple(args.allow_service_account),
+                     tuple(args.allow_secret))
+
+
+@pytest.mark.parametrize("options", [
+    [], ["-f", str(KIND_VALUES), "-f", str(KIND_VALUES.parent / "kind-spark.yaml")]],
+    ids=["defaults", "kind"])
+def test_the_operators_policy_allows_the_charts_own_schedules_only(options: list[str]) -> None:
+    docs = render(options)
+    policy = _operator_policy(docs)
+    schedules = [d["spec"] for d in docs if d["kind"] == "AggregationSchedule"]
+    assert policy.images == (schedules[0]["spark"]["image"],)
+    assert policy.service_accounts == ("spark",)
+    assert policy.secrets[0] == f"{RELEASE}-postgres"
+    assert schedules and all(policy.violation(s) is None for s in schedules)
+    assert policy.violation({**schedules[0], "spark": {**schedules[0]["spark"],
+                                                       "image": "evil/miner:1"}})
+
+
+def test_the_policy_takes_further_patterns_or_is_turned_off() -> None:
+    more = _operator_policy(render(sets("operator.policy.images={registry.example/spark:*}",
+                                        "operator.policy.secrets={team-*}")))
+    assert more.images == ("smartwatch-spark:0.1.0", "registry.example/spark:*")
+    assert more.secrets[-1] == "team-*"
+    off = _operator_policy(render(sets("operator.policy.enabled=false")))
+    assert not off.restricts

@@ -149,3 +149,29 @@ def test_without_spark_operator_a_schedule_says_so_and_runs_once_it_is_installed
                      .get("status") == "True")
     finally:
         apply_crds(kube_client, crds)  # as the other tests expect it
+
+
+def test_a_schedule_outside_the_policy_gets_the_condition_and_no_run(cluster, operator):
+    """The operator allows the project's Spark image, the `spark` service account and the
+    `pg` Secret: a schedule naming another image is held with Ready False naming the field and
+    the policy, and runs nothing; with the image fixed, its due window runs."""
+    from smartwatch_operator.policy import RunPolicy
+
+    policy = RunPolicy(images=("smartwatch-spark:*",), service_accounts=("spark",),
+                       secrets=("pg",))
+    clock = Clock(JUNE)
+    with operator(clock, policy=policy):
+        cluster.create_schedule("daily", spark={"image": "evil/miner:1"})
+        started(cluster, "daily")
+        clock.set("2026-06-01T00:31:00+00:00")
+        ready = wait_for("Ready false", lambda: (c := condition(cluster, "daily", "Ready"))
+                         .get("reason") == "PolicyViolation" and c)
+        assert ready["status"] == "False"
+        assert ready["message"] == ("spec.spark.image 'evil/miner:1' is not allowed by the "
+                                    "operator's policy (allowed images: smartwatch-spark:*)")
+        wait_for("the due window held", lambda: window_records(cluster, "daily")
+                 .get("s:2026-05-31", {}).get("state") == "Pending")
+        stays("no run", lambda: cluster.runs() == {}, 1.5)
+        cluster.patch_schedule("daily", {"spec": {"spark": {"image": "smartwatch-spark:0.1.0"}}})
+        wait_for("the run", lambda: list(cluster.runs()) == ["daily-s20260531"])
+        assert condition(cluster, "daily", "Ready")["status"] == "True"
