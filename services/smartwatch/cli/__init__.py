@@ -30,6 +30,7 @@ from smartwatch.cli import (
     operator_cmd,
     query,
     registry,
+    schedules,
     simulate,
     spark_runner,
     stack,
@@ -37,7 +38,7 @@ from smartwatch.cli import (
 from smartwatch.cli.options import Formatter, epilog
 
 #: In the order `smartwatch --help` lists them.
-GROUPS = (demo, stack, cluster, api, db, registry, jobs, query,
+GROUPS = (demo, stack, cluster, api, db, registry, jobs, query, schedules,
           operator_cmd, spark_runner, events, simulate)
 
 DESCRIPTION = """\
