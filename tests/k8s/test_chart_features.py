@@ -382,3 +382,45 @@ def test_the_policy_takes_further_patterns_or_is_turned_off() -> None:
     assert more.secrets[-1] == "team-*"
     off = _operator_policy(render(sets("operator.policy.enabled=false")))
     assert not off.restricts
+
+
+def test_watch_namespaces_scopes_the_operator_and_its_grants() -> None:
+    """With operator.watchNamespaces, the operator watches those namespaces only; its grants
+    are Roles there, and cluster-wide only the reading of CRDs (docs/operator.md, "Scope")."""
+    docs = render(["--namespace", "smartwatch",
+                   *sets("operator.watchNamespaces={smartwatch,team-a}")])
+    operator = [d for d in docs if d["metadata"]["name"] == f"{RELEASE}-operator"]
+    (cluster_role,) = [d for d in operator if d["kind"] == "ClusterRole"]
+    assert cluster_role["rules"] == [{"apiGroups": ["apiextensions.k8s.io"],
+                                      "resources": ["customresourcedefinitions"],
+                                      "verbs": ["list", "watch"]}]
+    roles = {d["metadata"]["namespace"]: d for d in operator if d["kind"] == "Role"}
+    bindings = {d["metadata"]["namespace"] for d in operator if d["kind"] == "RoleBinding"}
+    assert set(roles) == bindings == {"smartwatch", "team-a"}
+    granted = {r for rule in roles["team-a"]["rules"] for r in rule["resources"]}
+    assert {"aggregationschedules", "sparkapplications", "kopfpeerings"} <= granted
+    assert "namespaces" not in granted and "clusterkopfpeerings" not in granted
+    peerings = [d for d in docs if d["kind"] in ("KopfPeering", "ClusterKopfPeering")]
+    assert {(d["kind"], d["metadata"].get("namespace")) for d in peerings} == {
+        ("KopfPeering", "smartwatch"), ("KopfPeering", "team-a")}
+    (container,) = _deployment(docs, f"{RELEASE}-operator")["spec"]["template"]["spec"]["containers"]
+    args = container["command"]
+    assert "--all-namespaces" not in args
+    assert [args[i + 1] for i, a in enumerate(args) if a == "--namespace"] == ["smartwatch",
+                                                                              "team-a"]
+    # The default: every namespace, one ClusterRole and a ClusterKopfPeering.
+    default = render([])
+    (container,) = _deployment(default, f"{RELEASE}-operator")["spec"]["template"]["spec"]["containers"]
+    assert "--all-namespaces" in container["command"]
+    assert not [d for d in default if d["kind"] in ("Role", "KopfPeering")
+                and d["metadata"]["name"] == f"{RELEASE}-operator"]
+
+
+def test_watch_namespaces_without_the_releases_namespace_is_refused() -> None:
+    from tests.k8s.chart import run_helm
+
+    proc = run_helm("template", RELEASE, str(KIND_VALUES.parent.parent), "--namespace",
+                    "smartwatch", *sets("operator.watchNamespaces={team-a}"))
+    assert proc.returncode != 0
+    assert "operator.watchNamespaces [team-a] leaves out the release's namespace smartwatch" \
+        in proc.stderr

@@ -175,3 +175,32 @@ def test_a_schedule_outside_the_policy_gets_the_condition_and_no_run(cluster, op
         cluster.patch_schedule("daily", {"spec": {"spark": {"image": "smartwatch-spark:0.1.0"}}})
         wait_for("the run", lambda: list(cluster.runs()) == ["daily-s20260531"])
         assert condition(cluster, "daily", "Ready")["status"] == "True"
+
+
+def test_an_operator_watching_one_namespace_leaves_another_untouched(cluster, operator,
+                                                                     kube_client):
+    """The operator serves the test's namespace only (--namespace, as the chart's
+    operator.watchNamespaces passes it): a due schedule in another namespace gets no status and
+    no run, while the watched one runs."""
+    import uuid
+
+    from kubernetes import client
+
+    from tests.k8s.operator_env import Cluster
+
+    core = client.CoreV1Api(kube_client)
+    other = Cluster(kube_client, f"other-{uuid.uuid4().hex[:8]}")
+    core.create_namespace({"metadata": {"name": other.ns}})
+    try:
+        other.create_schedule("daily")
+        clock = Clock(JUNE)
+        with operator(clock):
+            cluster.create_schedule("daily")
+            started(cluster, "daily")
+            clock.set("2026-06-01T00:31:00+00:00")
+            wait_for("the watched schedule's run", lambda: "daily-s20260531" in cluster.runs())
+            stays("the other namespace untouched", lambda: other.runs() == {}
+                  and not other.schedule("daily").get("status")
+                  and not other.schedule("daily")["metadata"].get("finalizers"), 1.5)
+    finally:
+        core.delete_namespace(other.ns)

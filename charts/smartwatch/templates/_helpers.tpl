@@ -322,6 +322,34 @@ endpoint (when there is one), path-style access (always with the embedded store)
 {{- default (include "smartwatch.componentName" (list . "operator")) .Values.operator.serviceAccount.name }}
 {{- end }}
 
+{{/* What the operator does in a namespace it serves (a Role, or the ClusterRole). */}}
+{{- define "smartwatch.operator.namespacedRules" -}}
+- apiGroups: [smartwatch.dev]
+  resources: [aggregationschedules]
+  verbs: [get, list, watch, patch]
+- apiGroups: [smartwatch.dev]
+  resources: [aggregationschedules/status]
+  verbs: [get, patch, update]
+# Runs are owned by their schedule with blockOwnerDeletion, which the
+# OwnerReferencesPermissionEnforcement admission plugin allows only with this.
+- apiGroups: [smartwatch.dev]
+  resources: [aggregationschedules/finalizers]
+  verbs: [update]
+- apiGroups: [sparkoperator.k8s.io]
+  resources: [sparkapplications]
+  verbs: [get, list, watch, create, delete, patch]
+# A failed run's driver pod: its termination message is the failure's reason.
+- apiGroups: [""]
+  resources: [pods]
+  verbs: [list, watch]
+- apiGroups: [""]
+  resources: [events]
+  verbs: [create, patch]
+- apiGroups: [events.k8s.io]
+  resources: [events]
+  verbs: [create, patch]
+{{- end }}
+
 {{- define "smartwatch.operator.peering" -}}
 {{- default (include "smartwatch.componentName" (list . "operator")) .Values.operator.peering }}
 {{- end }}
@@ -491,5 +519,9 @@ capabilities:
 {{- end }}
 {{- if and $api.autoscaling.enabled (gt (int $api.autoscaling.minReplicas) (int $api.autoscaling.maxReplicas)) }}
 {{- fail "api.autoscaling.minReplicas must not exceed api.autoscaling.maxReplicas" }}
+{{- end }}
+{{- $watched := .Values.operator.watchNamespaces }}
+{{- if and .Values.operator.enabled $watched .Values.schedules (not (has .Release.Namespace $watched)) }}
+{{- fail (printf "operator.watchNamespaces %v leaves out the release's namespace %s, where the chart's schedules are: add it, or set schedules: []" $watched .Release.Namespace) }}
 {{- end }}
 {{- end }}
