@@ -235,6 +235,8 @@ def plan(name: str, spec: Mapping[str, Any], status: Mapping[str, Any] | None,
     _due(w, parsed, created, now)  # 3. Fire times since the last one handled.
     if run_now is not None:  # 4. Run now, by annotation.
         _run_now(w, run_now, parsed, now)
+    else:  # the annotation handled is gone: the same value again is a new request
+        w.st.pop("runNow", None)
     _backfill(w, parsed)  # 5. Backfill.
     for rec in w.records.values():  # 6. Retries that are due (one with no time at once).
         if rec.state == State.RETRYING and (rec.next_attempt is None or rec.next_attempt <= now):

@@ -84,10 +84,14 @@ def test_run_now_of_a_date_and_of_latest_and_a_bad_value() -> None:
 def test_a_run_now_of_a_finished_window_runs_it_again_as_its_next_attempt() -> None:
     now = at("2026-06-10T08:00:00")
     p = plan("d", SPEC, None, {}, now, run_now="2026-06-03")
-    p = plan("d", SPEC, p.status, done("d-n20260603"), now + dt.timedelta(minutes=5))
+    # Seen again before its removal took effect (a restart in between): nothing more.
+    again = plan("d", SPEC, p.status, {}, now, run_now="2026-06-03")
+    assert again.create == [] and again.remove_run_now
+    # Removed; the run ends; then the same date asked again is a new request.
+    p = plan("d", SPEC, again.status, done("d-n20260603"), now + dt.timedelta(minutes=5))
     assert windows(p.status) == [("n", "2026-06-03", "Succeeded")]
     p = plan("d", SPEC, p.status, done("d-n20260603"), now + dt.timedelta(minutes=6),
-             run_now="2026-06-03 ")  # a new value (spaces and all) is a new request
+             run_now="2026-06-03")
     assert [(r.name, r.attempt) for r in p.create] == [("d-n20260603-r1", 1)]
 
 
