@@ -4,7 +4,6 @@ and `add_command`, which gives every command its example and the same help layou
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import importlib
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -58,13 +57,6 @@ def epilog(examples: Sequence[str]) -> str:
 
 def subcommands(parser: argparse.ArgumentParser) -> argparse._SubParsersAction:
     return parser.add_subparsers(dest="action", required=True, metavar="ACTION")
-
-
-def date(text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
 
 
 def components(text: str) -> tuple[str, ...]:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 
-from smartwatch.cli.options import JSON, STACK, add_command, date
+from smartwatch.cli.options import JSON, STACK, add_command
 from smartwatch.periods import GRANULARITIES
+from smartwatch_jobs.commands import date  # the one YYYY-MM-DD argument type
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -15,7 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from smartwatch.cli.options import JSON, STACK, add_command, date, subcommands
+from smartwatch.cli.options import JSON, STACK, add_command, subcommands
+from smartwatch_jobs.commands import date  # the one YYYY-MM-DD argument type
 
 COLUMNS = ("NAMESPACE", "NAME", "GRANULARITY", "SCHEDULE", "STATE", "LAST SUCCESS", "NEXT RUN",
            "DIRTY", "FAILING")
